@@ -1,0 +1,6 @@
+//! AWS clients. Every client honours the standard `AWS_ENDPOINT_URL` (and the
+//! per-service `AWS_ENDPOINT_URL_<SERVICE>`), which is how the local stack
+//! points them at moto on loopback.
+
+pub mod sdk;
+pub mod secrets;

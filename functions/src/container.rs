@@ -1,0 +1,43 @@
+//! What one Lambda container builds once, at cold start, and reuses for every
+//! invocation: configuration, AWS clients and the database pool.
+
+use aws_config::SdkConfig;
+use sqlx::PgPool;
+
+use crate::aws::{sdk, secrets::Secrets};
+use crate::config::{Config, ConfigError};
+use crate::store::pool::{self, DatabaseConfigError};
+
+pub struct Container {
+    pub config: Config,
+    pub sdk: SdkConfig,
+    pub secrets: Secrets,
+    pub db: PgPool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Database(#[from] DatabaseConfigError),
+}
+
+impl Container {
+    /// Reads the environment, loads the AWS configuration, resolves the
+    /// database credentials (from Secrets Manager when configured so) and
+    /// makes the pool, which connects on first use.
+    pub async fn init() -> Result<Container, InitError> {
+        let config = Config::from_env()?;
+        let sdk = sdk::load().await;
+        let secrets = Secrets::new(&sdk);
+        let options = pool::connect_options(&config.database, &secrets).await?;
+        let db = pool::lazy_pool(options, &config.pool);
+        Ok(Container {
+            config,
+            sdk,
+            secrets,
+            db,
+        })
+    }
+}

@@ -1,0 +1,48 @@
+//! The health check: can this function reach its database, as its own
+//! least-privilege role, and is the schema the one the code was built for?
+
+use serde::Serialize;
+use sqlx::PgPool;
+
+use crate::store::migrations;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Health {
+    pub healthy: bool,
+    pub database_role: Option<String>,
+    pub schema_version: Option<i64>,
+    pub expected_schema_version: i64,
+    pub problems: Vec<String>,
+}
+
+pub async fn check(db: &PgPool) -> Health {
+    let expected = migrations::latest_version();
+    let mut problems = Vec::new();
+    let found: Result<(String, Option<i64>), sqlx::Error> = sqlx::query_as(
+        "SELECT current_user::text, (SELECT max(version) FROM _sqlx_migrations WHERE success)",
+    )
+    .fetch_one(db)
+    .await;
+    let (role, version) = match found {
+        Ok((role, version)) => (Some(role), version),
+        Err(e) => {
+            problems.push(format!("database unreachable or unreadable: {e}"));
+            (None, None)
+        }
+    };
+    if let Some(version) = version.filter(|v| *v != expected) {
+        problems.push(format!(
+            "schema is at version {version}, the code expects {expected}"
+        ));
+    } else if role.is_some() && version.is_none() {
+        problems.push("the database has no migrations applied".to_owned());
+    }
+    Health {
+        healthy: problems.is_empty(),
+        database_role: role,
+        schema_version: version,
+        expected_schema_version: expected,
+        problems,
+    }
+}

@@ -1,0 +1,6 @@
+//! PostgreSQL: the pool, the migrations, schema introspection and demo data.
+
+pub mod migrations;
+pub mod pool;
+pub mod schema;
+pub mod seed;

@@ -1,0 +1,107 @@
+//! The connection pool, made once per container.
+
+use std::str::FromStr;
+
+use sqlx::PgPool;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+
+use crate::aws::secrets::{SecretError, Secrets};
+use crate::config::{DatabaseSource, PoolSettings, SecretSource, SslMode};
+
+const DEFAULT_PORT: u16 = 5432;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatabaseConfigError {
+    // The URL is not echoed: it carries the password.
+    #[error("DATABASE_URL is not a valid PostgreSQL URL")]
+    InvalidUrl,
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("database secret {secret_id} has no {field}: add it to the secret or set {variable}")]
+    Incomplete {
+        secret_id: String,
+        field: &'static str,
+        variable: &'static str,
+    },
+}
+
+/// Resolves where and as whom to connect; reads the secret when there is one.
+pub async fn connect_options(
+    source: &DatabaseSource,
+    secrets: &Secrets,
+) -> Result<PgConnectOptions, DatabaseConfigError> {
+    let options = match source {
+        DatabaseSource::Url(url) => {
+            PgConnectOptions::from_str(url).map_err(|_| DatabaseConfigError::InvalidUrl)?
+        }
+        DatabaseSource::Secret(source) => from_secret(source, secrets).await?,
+    };
+    Ok(options.application_name("erasure"))
+}
+
+async fn from_secret(
+    source: &SecretSource,
+    secrets: &Secrets,
+) -> Result<PgConnectOptions, DatabaseConfigError> {
+    let creds = secrets.database_credentials(&source.secret_id).await?;
+    let incomplete = |field, variable| DatabaseConfigError::Incomplete {
+        secret_id: source.secret_id.clone(),
+        field,
+        variable,
+    };
+    let host = source
+        .host
+        .clone()
+        .or(creds.host)
+        .ok_or_else(|| incomplete("host", "DATABASE_HOST"))?;
+    let dbname = source
+        .dbname
+        .clone()
+        .or(creds.dbname)
+        .ok_or_else(|| incomplete("dbname", "DATABASE_NAME"))?;
+    Ok(PgConnectOptions::new()
+        .host(&host)
+        .port(source.port.or(creds.port).unwrap_or(DEFAULT_PORT))
+        .username(&creds.username)
+        .password(&creds.password)
+        .database(&dbname)
+        .ssl_mode(pg_ssl_mode(source.ssl_mode)))
+}
+
+fn pg_ssl_mode(mode: SslMode) -> PgSslMode {
+    match mode {
+        SslMode::Disable => PgSslMode::Disable,
+        SslMode::Prefer => PgSslMode::Prefer,
+        SslMode::Require => PgSslMode::Require,
+        SslMode::VerifyCa => PgSslMode::VerifyCa,
+        SslMode::VerifyFull => PgSslMode::VerifyFull,
+    }
+}
+
+/// A pool that connects on first use, so a container whose database is
+/// briefly unreachable still starts and answers 503 instead of failing init.
+/// Every session gets the statement bound, and a transaction left idle (a
+/// frozen container holding one) is ended by the server.
+pub fn lazy_pool(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
+    let statement_ms = settings.statement_timeout.as_millis().to_string();
+    let idle_in_tx_ms = (settings.statement_timeout * 3).as_millis().to_string();
+    let options = options.options([
+        ("statement_timeout", statement_ms.as_str()),
+        (
+            "idle_in_transaction_session_timeout",
+            idle_in_tx_ms.as_str(),
+        ),
+    ]);
+    PgPoolOptions::new()
+        .max_connections(settings.max_connections)
+        .min_connections(0)
+        .acquire_timeout(settings.acquire_timeout)
+        // A container may sit frozen for minutes; the server or a proxy may
+        // have closed its connections meanwhile. Checking on acquire (the
+        // default) plus a short idle life keeps the first query of a thawed
+        // container from failing on a dead socket.
+        .test_before_acquire(true)
+        .idle_timeout(std::time::Duration::from_secs(60))
+        .max_lifetime(std::time::Duration::from_secs(15 * 60))
+        .connect_lazy_with(options)
+}

@@ -1,0 +1,9 @@
+DROP TABLE job_applications;
+DROP TABLE file_uploads;
+DROP TABLE dispatches;
+DROP TABLE on_demand_orders;
+DROP TABLE catering_requests;
+DROP TABLE user_addresses;
+DROP TABLE addresses;
+DROP TABLE sessions;
+DROP TABLE accounts;
