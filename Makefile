@@ -1,0 +1,31 @@
+# The few commands a person types. Each sets up what it needs on a fresh machine.
+SHELL := /bin/bash
+STACK := source .local/stack.env
+
+.PHONY: run test stop seed lint fmt
+
+## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
+run:
+	infra/local/up.sh --seed --functions
+	@infra/local/usage.sh
+
+## test: bring the stack up without demo data and run the whole workspace suite
+test:
+	infra/local/up.sh --functions
+	$(STACK) && cargo test --workspace --all-targets
+
+## stop: stop what `make run` or `make test` started
+stop:
+	infra/local/down.sh
+
+## seed: add demo data (SEED_ARGS="--users 1000 --heavy 10" for more)
+seed:
+	$(STACK) && cargo run --quiet -p erasure-devtools -- seed $(SEED_ARGS)
+
+## lint: formatting and clippy, warnings denied
+lint:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	cargo fmt --all

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Stops what infra/local/up.sh started, by pid: the functions, moto, and the
+# PostgreSQL cluster in .local/pg (a DATABASE_URL database is left alone).
+set -uo pipefail
+source "$(dirname "$0")/lib.sh"
+
+for name in lambda moto; do
+  if running "$name"; then
+    log "stopping $name"
+    pid=$(cat "$PIDS/$name")
+    # Started with setsid: the pid leads its own process group (cargo's children too).
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid"
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  fi
+  rm -f "$PIDS/$name"
+done
+
+if [ -s "$PGDATA/postmaster.pid" ]; then
+  log "stopping PostgreSQL"
+  pid=$(head -n 1 "$PGDATA/postmaster.pid")
+  kill -INT "$pid" 2>/dev/null # fast shutdown
+  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+fi
+log "stopped"
