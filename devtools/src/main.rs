@@ -10,7 +10,10 @@ use erasure::store::{migrations::MIGRATOR, seed};
 use sqlx::PgPool;
 
 #[derive(Parser)]
-#[command(name = "erasure-dev", about = "Migrate, seed and set up the local stack")]
+#[command(
+    name = "erasure-dev",
+    about = "Migrate, seed and set up the local stack"
+)]
 struct Cli {
     /// The database as its owner (migrations create tables and roles).
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
@@ -42,8 +45,9 @@ enum Command {
         shared_addresses: usize,
         #[arg(long, default_value_t = 0.2)]
         active_order_share: f64,
-        #[arg(long, default_value_t = 42)]
-        rng_seed: u64,
+        /// Reproduce a previous run's data (default: a fresh random seed).
+        #[arg(long)]
+        rng_seed: Option<u64>,
         /// Do nothing when profiles already has rows (so `make run` can seed once).
         #[arg(long)]
         if_empty: bool,
@@ -80,16 +84,24 @@ type Failure = Box<dyn std::error::Error>;
 
 async fn run(cli: Cli) -> Result<(), Failure> {
     let connect = || async {
-        let url = cli.database_url.as_deref().ok_or("set DATABASE_URL or pass --database-url")?;
+        let url = cli
+            .database_url
+            .as_deref()
+            .ok_or("set DATABASE_URL or pass --database-url")?;
         Ok::<_, Failure>(PgPool::connect(url).await?)
     };
     match cli.command {
         Command::PutSecret { name, value } => put_secret(&name, &value).await?,
         Command::Migrate { down_to: None } => {
             MIGRATOR.run(&connect().await?).await?;
-            println!("migrated to {}", erasure::store::migrations::latest_version());
+            println!(
+                "migrated to {}",
+                erasure::store::migrations::latest_version()
+            );
         }
-        Command::Migrate { down_to: Some(target) } => {
+        Command::Migrate {
+            down_to: Some(target),
+        } => {
             MIGRATOR.undo(&connect().await?, target).await?;
             println!("migrated down to {target}");
         }
@@ -120,7 +132,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
                 expired,
                 shared_addresses,
                 active_order_share,
-                rng_seed,
+                rng_seed: rng_seed.unwrap_or_else(rand::random),
                 ..seed::SeedSpec::default()
             };
             let seeded = seed::seed(&db, &spec).await?;
@@ -135,10 +147,11 @@ async fn run(cli: Cli) -> Result<(), Failure> {
 }
 
 async fn app_login(db: &PgPool, user: &str, password: &str) -> Result<(), Failure> {
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
-        .bind(user)
-        .fetch_one(db)
-        .await?;
+    let exists: bool =
+        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)")
+            .bind(user)
+            .fetch_one(db)
+            .await?;
     let template = if exists {
         "ALTER ROLE %I LOGIN PASSWORD %L"
     } else {
@@ -167,7 +180,10 @@ async fn put_secret(name: &str, value: &str) -> Result<(), Failure> {
         .await;
     match created {
         Ok(_) => println!("created secret {name}"),
-        Err(e) if e.as_service_error().is_some_and(|e| e.is_resource_exists_exception()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_exists_exception()) =>
+        {
             client
                 .put_secret_value()
                 .secret_id(name)
@@ -176,7 +192,11 @@ async fn put_secret(name: &str, value: &str) -> Result<(), Failure> {
                 .await?;
             println!("updated secret {name}");
         }
-        Err(e) => return Err(aws_sdk_secretsmanager::error::DisplayErrorContext(e).to_string().into()),
+        Err(e) => {
+            return Err(aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                .to_string()
+                .into());
+        }
     }
     Ok(())
 }

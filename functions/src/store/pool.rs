@@ -31,9 +31,13 @@ pub async fn connect_options(
     secrets: &Secrets,
 ) -> Result<PgConnectOptions, DatabaseConfigError> {
     let options = match source {
-        DatabaseSource::Url(url) => {
+        // sqlx parses any scheme as PostgreSQL; a mysql:// URL is a mistake to report.
+        DatabaseSource::Url(url)
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") =>
+        {
             PgConnectOptions::from_str(url).map_err(|_| DatabaseConfigError::InvalidUrl)?
         }
+        DatabaseSource::Url(_) => return Err(DatabaseConfigError::InvalidUrl),
         DatabaseSource::Secret(source) => from_secret(source, secrets).await?,
     };
     Ok(options.application_name("erasure"))
