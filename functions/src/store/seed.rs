@@ -101,9 +101,11 @@ pub async fn seed(db: &PgPool, spec: &SeedSpec) -> Result<Seeded, SeedError> {
     // Profiles first (the staff, every user, and the shared addresses their
     // creators own), then each chunk's related rows.
     let mut tx = db.begin().await?;
-    let mut first = Batch::default();
-    first.profiles = people.profiles();
-    first.addresses = generator.shared_addresses(&people);
+    let first = Batch {
+        profiles: people.profiles(),
+        addresses: generator.shared_addresses(&people),
+        ..Batch::default()
+    };
     first.write(&mut tx, &mut seeded.rows).await?;
     tx.commit().await?;
 
@@ -539,7 +541,7 @@ impl<'a> Generator<'a> {
     fn order_status(&mut self, deleted: bool) -> &'static str {
         // A user in the trash passed the active-orders check when deleted.
         if !deleted && self.rng.random_bool(self.spec.active_order_share) {
-            *ACTIVE_ORDER_STATUSES
+            ACTIVE_ORDER_STATUSES
                 .choose(&mut self.rng)
                 .expect("statuses")
         } else if self.rng.random_bool(0.85) {
@@ -557,7 +559,7 @@ impl<'a> Generator<'a> {
         batch.accounts.push(Account {
             id: self.uuid(),
             user_id: user,
-            provider: *["credentials", "google"]
+            provider: ["credentials", "google"]
                 .choose(&mut self.rng)
                 .expect("providers"),
             provider_account_id: self.uuid().simple().to_string(),
