@@ -1,0 +1,56 @@
+//! Builds the policy module from the source in the tree, the way substrate's
+//! wasm builder does: a nested cargo builds `policy/module` for
+//! wasm32-unknown-unknown into this build's OUT_DIR, and the module's SHA-256
+//! is pinned into the engine. `cargo build`, `cargo test` and `sam build`
+//! therefore always embed the policy compiled from the current rules.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sha2::{Digest, Sha256};
+
+fn main() {
+    let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
+    let policy_dir = manifest_dir.parent().expect("policy/").to_path_buf();
+    let module_manifest = policy_dir.join("module/Cargo.toml");
+    for watched in ["rules/src", "rules/Cargo.toml", "module/src", "module/Cargo.toml"] {
+        println!("cargo:rerun-if-changed={}", policy_dir.join(watched).display());
+    }
+
+    let out_dir = PathBuf::from(env("OUT_DIR"));
+    let target_dir = out_dir.join("policy-target");
+    let status = Command::new(env("CARGO"))
+        .args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown"])
+        .arg("--manifest-path")
+        .arg(&module_manifest)
+        .arg("--target-dir")
+        .arg(&target_dir)
+        // The outer build's flags and target are for the host (or for Lambda's
+        // arm64 under `cargo lambda build`), never for the module. A small
+        // stack keeps the module's linear memory at a few pages.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_TARGET_DIR")
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=65536")
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build the policy module: {e}"));
+    assert!(
+        status.success(),
+        "building the policy module failed; is the target installed? \
+         (rustup target add wasm32-unknown-unknown)"
+    );
+
+    let built = target_dir.join("wasm32-unknown-unknown/release/erasure_policy_module.wasm");
+    let bytes = std::fs::read(&built).unwrap_or_else(|e| panic!("{}: {e}", built.display()));
+    let digest = hex::encode(Sha256::digest(&bytes));
+    copy(&bytes, &out_dir.join("policy.wasm"));
+    println!("cargo:rustc-env=ERASURE_POLICY_SHA256={digest}");
+}
+
+fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| panic!("cargo sets {name} for build scripts"))
+}
+
+fn copy(bytes: &[u8], to: &Path) {
+    std::fs::write(to, bytes).unwrap_or_else(|e| panic!("{}: {e}", to.display()));
+}

@@ -1,0 +1,253 @@
+//! The wasmtime host of the policy module.
+//!
+//! Loaded once per container: the module's SHA-256 is checked against the
+//! digest pinned at build time (or, for a policy-only deploy, against the
+//! digest configured with the override file), it must import nothing, and it
+//! is pre-linked into an `InstancePre`. Every decision then gets a fresh
+//! instance from the pooling allocator, bounded by fuel and a memory cap.
+//!
+//! It fails closed: a module that is missing, altered, malformed, imports
+//! anything, traps, runs out of fuel or memory, or answers nonsense denies
+//! everything with POLICY_UNAVAILABLE, and says why in the log.
+
+use std::path::Path;
+
+pub use erasure_policy_rules::{
+    Action, Actor, Code, Decision, Input, Role, Rule, Target, TargetState,
+};
+use erasure_policy_rules::wire::{self, Words};
+use sha2::{Digest, Sha256};
+use wasmtime::{
+    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
+    PoolingAllocationConfig, Store, Trap,
+};
+
+/// The module compiled from `policy/rules` by this crate's build script.
+pub const EMBEDDED_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policy.wasm"));
+/// Its SHA-256, pinned at build time.
+pub const EMBEDDED_SHA256: &str = env!("ERASURE_POLICY_SHA256");
+
+/// The code every denial for an unavailable policy carries.
+pub const POLICY_UNAVAILABLE: &str = "POLICY_UNAVAILABLE";
+
+/// Fuel for one decision. The policy needs a few hundred units; the margin
+/// is wide, and a loop still ends in microseconds.
+const FUEL_PER_DECISION: u64 = 100_000;
+/// Linear memory cap per instance. The module needs two pages (its stack is
+/// set to 64 KiB at build time).
+const MAX_MEMORY_BYTES: usize = 1 << 20;
+/// Pooled instance slots: a Lambda container serves one request at a time,
+/// and the default pool reserves far more virtual memory than arm64 Lambda
+/// allows. A few slots leave room for a test's or a job's parallel calls.
+const POOL_SLOTS: u32 = 4;
+
+/// Why the policy cannot decide; every variant denies.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unavailable {
+    #[error("policy module {path} cannot be read: {reason}")]
+    Missing { path: String, reason: String },
+    #[error("policy module digest {actual} does not match the pinned {expected}")]
+    DigestMismatch { expected: String, actual: String },
+    #[error("policy module is not valid wasm: {0}")]
+    Invalid(String),
+    #[error("policy module imports {0}; the policy may import nothing")]
+    HasImports(String),
+    #[error("policy module lacks the export {0}")]
+    MissingExport(&'static str),
+    #[error("policy module cannot be instantiated: {0}")]
+    Instantiate(String),
+    #[error("policy module ran out of fuel")]
+    OutOfFuel,
+    #[error("policy module trapped: {0}")]
+    Trapped(String),
+    #[error("policy module answered {0:#x}, which is not a decision")]
+    BadAnswer(u32),
+}
+
+/// A decision, or the reason there is none, with the digest of the module
+/// that was asked (for the audit log).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict<'p> {
+    pub outcome: Result<Decision, Unavailable>,
+    pub policy_sha256: &'p str,
+}
+
+impl Verdict<'_> {
+    pub fn allowed(&self) -> bool {
+        matches!(self.outcome, Ok(Decision { allow: true, .. }))
+    }
+
+    /// The stable code: the decision's, or POLICY_UNAVAILABLE.
+    pub fn code(&self) -> &'static str {
+        match &self.outcome {
+            Ok(d) => d.code.as_str(),
+            Err(_) => POLICY_UNAVAILABLE,
+        }
+    }
+
+    /// The deciding rule's id, when a rule decided.
+    pub fn rule(&self) -> Option<&'static str> {
+        self.outcome.as_ref().ok().map(|d| d.rule.as_str())
+    }
+}
+
+type Args = (u64, u64, u64, u64, u64, u64, u64, u64);
+
+struct Loaded {
+    engine: Engine,
+    pre: InstancePre<()>,
+}
+
+pub struct Policy {
+    loaded: Result<Loaded, Unavailable>,
+    sha256: String,
+}
+
+impl Policy {
+    /// The module built into this binary: the normal case.
+    pub fn embedded() -> Policy {
+        Policy::from_bytes(EMBEDDED_MODULE, EMBEDDED_SHA256)
+    }
+
+    /// A module shipped separately (a policy-only deploy), accepted only when
+    /// its SHA-256 is the configured one.
+    pub fn from_file(path: &Path, expected_sha256: &str) -> Policy {
+        match std::fs::read(path) {
+            Ok(bytes) => Policy::from_bytes(&bytes, expected_sha256),
+            Err(e) => Policy::unavailable(
+                expected_sha256,
+                Unavailable::Missing {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                },
+            ),
+        }
+    }
+
+    pub fn from_bytes(bytes: &[u8], expected_sha256: &str) -> Policy {
+        let actual = hex::encode(Sha256::digest(bytes));
+        if !actual.eq_ignore_ascii_case(expected_sha256) {
+            let reason = Unavailable::DigestMismatch {
+                expected: expected_sha256.to_owned(),
+                actual,
+            };
+            return Policy::unavailable(expected_sha256, reason);
+        }
+        match load(bytes) {
+            Ok(loaded) => Policy {
+                loaded: Ok(loaded),
+                sha256: actual,
+            },
+            Err(reason) => Policy::unavailable(&actual, reason),
+        }
+    }
+
+    fn unavailable(sha256: &str, reason: Unavailable) -> Policy {
+        tracing::error!(%reason, "policy unavailable: every decision will be denied");
+        Policy {
+            loaded: Err(reason),
+            sha256: sha256.to_owned(),
+        }
+    }
+
+    /// The digest of the module this policy runs (or was to run).
+    pub fn sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Step one: may this actor attempt this action at all? Ask before the
+    /// target is looked up. (The target fields of the wire are left empty.)
+    pub fn may_attempt(&self, action: Action, actor: Actor) -> Verdict<'_> {
+        let input = Input {
+            action,
+            actor,
+            target: None,
+            now: 0,
+            grace_period_secs: 0,
+        };
+        self.verdict("may_attempt", wire::encode(&input))
+    }
+
+    /// The whole decision, on the locked target's facts.
+    pub fn decide(&self, input: &Input) -> Verdict<'_> {
+        self.verdict("decide", wire::encode(input))
+    }
+
+    /// Sends raw words, as a corrupted caller might: for the tests that prove
+    /// malformed input is denied inside the module.
+    pub fn decide_words(&self, words: Words) -> Verdict<'_> {
+        self.verdict("decide", words)
+    }
+
+    fn verdict(&self, export: &'static str, words: Words) -> Verdict<'_> {
+        let outcome = match &self.loaded {
+            Ok(loaded) => call(loaded, export, words),
+            Err(reason) => Err(reason.clone()),
+        };
+        if let Err(reason) = &outcome {
+            tracing::error!(%reason, export, "policy unavailable: denied");
+        }
+        Verdict {
+            outcome,
+            policy_sha256: &self.sha256,
+        }
+    }
+}
+
+fn engine() -> Result<Engine, Unavailable> {
+    let mut pool = PoolingAllocationConfig::default();
+    pool.total_core_instances(POOL_SLOTS)
+        .total_memories(POOL_SLOTS)
+        .total_tables(POOL_SLOTS)
+        .max_memory_size(MAX_MEMORY_BYTES)
+        .max_core_instance_size(64 << 10);
+    let mut config = Config::new();
+    config
+        .consume_fuel(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
+        // Reserve only what the cap needs, not wasmtime's 4 GiB default.
+        .memory_reservation(MAX_MEMORY_BYTES as u64)
+        .memory_guard_size(64 << 10)
+        .max_wasm_stack(256 << 10);
+    Engine::new(&config).map_err(|e| Unavailable::Instantiate(format!("{e:#}")))
+}
+
+fn load(bytes: &[u8]) -> Result<Loaded, Unavailable> {
+    let engine = engine()?;
+    let module = Module::new(&engine, bytes).map_err(|e| Unavailable::Invalid(format!("{e:#}")))?;
+    let imports: Vec<String> = module
+        .imports()
+        .map(|i| format!("{}::{}", i.module(), i.name()))
+        .collect();
+    if !imports.is_empty() {
+        return Err(Unavailable::HasImports(imports.join(", ")));
+    }
+    for export in ["decide", "may_attempt"] {
+        module.get_export(export).ok_or(Unavailable::MissingExport(export))?;
+    }
+    let pre = Linker::new(&engine)
+        .instantiate_pre(&module)
+        .map_err(|e| Unavailable::Instantiate(format!("{e:#}")))?;
+    Ok(Loaded { engine, pre })
+}
+
+fn call(loaded: &Loaded, export: &'static str, w: Words) -> Result<Decision, Unavailable> {
+    let mut store = Store::new(&loaded.engine, ());
+    store
+        .set_fuel(FUEL_PER_DECISION)
+        .map_err(|e| Unavailable::Instantiate(format!("{e:#}")))?;
+    let instance = loaded
+        .pre
+        .instantiate(&mut store)
+        .map_err(|e| Unavailable::Instantiate(format!("{e:#}")))?;
+    let func = instance
+        .get_typed_func::<Args, u32>(&mut store, export)
+        .map_err(|_| Unavailable::MissingExport(export))?;
+    let packed = func
+        .call(&mut store, (w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]))
+        .map_err(|e| match e.downcast_ref::<Trap>() {
+            Some(Trap::OutOfFuel) => Unavailable::OutOfFuel,
+            _ => Unavailable::Trapped(format!("{e:#}")),
+        })?;
+    wire::unpack(packed).map_err(|_| Unavailable::BadAnswer(packed))
+}
