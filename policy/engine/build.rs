@@ -13,14 +13,28 @@ fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
     let policy_dir = manifest_dir.parent().expect("policy/").to_path_buf();
     let module_manifest = policy_dir.join("module/Cargo.toml");
-    for watched in ["rules/src", "rules/Cargo.toml", "module/src", "module/Cargo.toml"] {
-        println!("cargo:rerun-if-changed={}", policy_dir.join(watched).display());
+    for watched in [
+        "rules/src",
+        "rules/Cargo.toml",
+        "module/src",
+        "module/Cargo.toml",
+    ] {
+        println!(
+            "cargo:rerun-if-changed={}",
+            policy_dir.join(watched).display()
+        );
     }
 
     let out_dir = PathBuf::from(env("OUT_DIR"));
     let target_dir = out_dir.join("policy-target");
     let status = Command::new(env("CARGO"))
-        .args(["build", "--release", "--locked", "--target", "wasm32-unknown-unknown"])
+        .args([
+            "build",
+            "--release",
+            "--locked",
+            "--target",
+            "wasm32-unknown-unknown",
+        ])
         .arg("--manifest-path")
         .arg(&module_manifest)
         .arg("--target-dir")

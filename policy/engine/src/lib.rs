@@ -12,10 +12,10 @@
 
 use std::path::Path;
 
+use erasure_policy_rules::wire::{self, Words};
 pub use erasure_policy_rules::{
     Action, Actor, Code, Decision, Input, Role, Rule, Target, TargetState,
 };
-use erasure_policy_rules::wire::{self, Words};
 use sha2::{Digest, Sha256};
 use wasmtime::{
     Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
@@ -223,7 +223,9 @@ fn load(bytes: &[u8]) -> Result<Loaded, Unavailable> {
         return Err(Unavailable::HasImports(imports.join(", ")));
     }
     for export in ["decide", "may_attempt"] {
-        module.get_export(export).ok_or(Unavailable::MissingExport(export))?;
+        module
+            .get_export(export)
+            .ok_or(Unavailable::MissingExport(export))?;
     }
     let pre = Linker::new(&engine)
         .instantiate_pre(&module)

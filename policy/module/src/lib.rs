@@ -7,14 +7,32 @@ use erasure_policy_rules::wire::{self, Words};
 
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
-pub extern "C" fn decide(w0: u64, w1: u64, w2: u64, w3: u64, w4: u64, w5: u64, w6: u64, w7: u64) -> u32 {
+pub extern "C" fn decide(
+    w0: u64,
+    w1: u64,
+    w2: u64,
+    w3: u64,
+    w4: u64,
+    w5: u64,
+    w6: u64,
+    w7: u64,
+) -> u32 {
     let words: Words = [w0, w1, w2, w3, w4, w5, w6, w7];
     wire::pack(wire::decide_words(&words))
 }
 
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)]
-pub extern "C" fn may_attempt(w0: u64, w1: u64, w2: u64, w3: u64, w4: u64, w5: u64, w6: u64, w7: u64) -> u32 {
+pub extern "C" fn may_attempt(
+    w0: u64,
+    w1: u64,
+    w2: u64,
+    w3: u64,
+    w4: u64,
+    w5: u64,
+    w6: u64,
+    w7: u64,
+) -> u32 {
     let words: Words = [w0, w1, w2, w3, w4, w5, w6, w7];
     wire::pack(wire::may_attempt_words(&words))
 }

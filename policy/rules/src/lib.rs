@@ -52,7 +52,9 @@ pub enum Actor {
 pub enum TargetState {
     Active,
     /// Soft-deleted at this time (Unix seconds).
-    SoftDeleted { deleted_at: i64 },
+    SoftDeleted {
+        deleted_at: i64,
+    },
 }
 
 /// The user acted on, as read under lock.
@@ -183,11 +185,19 @@ pub struct Decision {
 
 impl Decision {
     const fn allow(rule: Rule) -> Decision {
-        Decision { allow: true, code: Code::Allowed, rule }
+        Decision {
+            allow: true,
+            code: Code::Allowed,
+            rule,
+        }
     }
 
     pub const fn deny(code: Code, rule: Rule) -> Decision {
-        Decision { allow: false, code, rule }
+        Decision {
+            allow: false,
+            code,
+            rule,
+        }
     }
 }
 
@@ -199,7 +209,9 @@ pub fn may_attempt(action: Action, actor: Actor) -> Decision {
             return Decision::allow(Rule::ActorMayAttempt);
         }
         Actor::System => return Decision::deny(Code::Forbidden, Rule::SystemOnlyPurgesOnSchedule),
-        Actor::User { soft_deleted: true, .. } => {
+        Actor::User {
+            soft_deleted: true, ..
+        } => {
             return Decision::deny(Code::Forbidden, Rule::ActorSoftDeleted);
         }
         Actor::User { role, .. } => role,

@@ -37,7 +37,11 @@ fn join_id(lo: u64, hi: u64) -> [u8; 16] {
 
 pub fn encode(input: &Input) -> Words {
     let (actor_kind, actor_role, actor_flags, actor_id) = match input.actor {
-        Actor::User { id, role, soft_deleted } => {
+        Actor::User {
+            id,
+            role,
+            soft_deleted,
+        } => {
             let flags = if soft_deleted { FLAG_SOFT_DELETED } else { 0 };
             (ACTOR_USER, role as u8, flags, id)
         }
