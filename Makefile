@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt
+.PHONY: run test stop seed lint fmt bench-policy
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -12,7 +12,7 @@ run:
 ## test: bring the stack up without demo data and run the whole workspace suite
 test:
 	infra/local/up.sh --functions
-	$(STACK) && cargo test --workspace --all-targets
+	$(STACK) && cargo test --workspace
 
 ## stop: stop what `make run` or `make test` started
 stop:
@@ -21,6 +21,10 @@ stop:
 ## seed: add demo data (SEED_ARGS="--users 1000 --heavy 10" for more)
 seed:
 	$(STACK) && cargo run --quiet -p erasure-devtools -- seed $(SEED_ARGS)
+
+## bench-policy: the policy's costs side by side (wasm vs native, encodings, engine start)
+bench-policy:
+	cargo bench -p erasure-policy --bench policy
 
 ## lint: formatting and clippy, warnings denied
 lint:

@@ -85,10 +85,21 @@ impl Default for PoolSettings {
     }
 }
 
+/// Which policy module the functions run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicySource {
+    /// The module compiled into the binary from the rules in the tree.
+    Embedded,
+    /// A module shipped on its own (a policy-only deploy): accepted only when
+    /// its SHA-256 is the configured one.
+    File { path: String, sha256: String },
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub database: DatabaseSource,
     pub pool: PoolSettings,
+    pub policy: PolicySource,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -155,7 +166,28 @@ impl Config {
                 expected: "at least 1",
             });
         }
-        Ok(Config { database, pool })
+        let policy = match (
+            env.text("POLICY_MODULE_PATH"),
+            env.text("POLICY_MODULE_SHA256"),
+        ) {
+            (None, None) => PolicySource::Embedded,
+            (Some(path), Some(sha256)) => PolicySource::File { path, sha256 },
+            (Some(_), None) => {
+                return Err(ConfigError::Missing(
+                    "POLICY_MODULE_SHA256 (the override module's digest)",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::Missing(
+                    "POLICY_MODULE_PATH (the digest names no module)",
+                ));
+            }
+        };
+        Ok(Config {
+            database,
+            pool,
+            policy,
+        })
     }
 }
 
@@ -283,6 +315,39 @@ mod tests {
         assert_eq!(c.pool.max_connections, 4);
         assert_eq!(c.pool.acquire_timeout, Duration::from_millis(1500));
         assert_eq!(c.pool.statement_timeout, Duration::from_millis(2500));
+    }
+
+    #[test]
+    fn the_embedded_policy_is_the_default_and_an_override_needs_its_digest() {
+        let c = config(&[("DATABASE_URL", "postgres://x")]).unwrap();
+        assert_eq!(c.policy, PolicySource::Embedded);
+        let c = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("POLICY_MODULE_PATH", "/opt/policy.wasm"),
+            ("POLICY_MODULE_SHA256", "ab12"),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.policy,
+            PolicySource::File {
+                path: "/opt/policy.wasm".into(),
+                sha256: "ab12".into()
+            }
+        );
+        let err = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("POLICY_MODULE_PATH", "/p"),
+        ]);
+        assert!(
+            err.unwrap_err()
+                .to_string()
+                .contains("POLICY_MODULE_SHA256")
+        );
+        let err = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("POLICY_MODULE_SHA256", "ab"),
+        ]);
+        assert!(err.unwrap_err().to_string().contains("POLICY_MODULE_PATH"));
     }
 
     #[test]

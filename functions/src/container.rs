@@ -2,10 +2,11 @@
 //! invocation: configuration, AWS clients and the database pool.
 
 use aws_config::SdkConfig;
+use erasure_policy::Policy;
 use sqlx::PgPool;
 
 use crate::aws::{sdk, secrets::Secrets};
-use crate::config::{Config, ConfigError};
+use crate::config::{Config, ConfigError, PolicySource};
 use crate::store::pool::{self, DatabaseConfigError};
 
 pub struct Container {
@@ -13,6 +14,8 @@ pub struct Container {
     pub sdk: SdkConfig,
     pub secrets: Secrets,
     pub db: PgPool,
+    /// Loaded once; when it cannot load, it denies every decision.
+    pub policy: Policy,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -26,18 +29,23 @@ pub enum InitError {
 impl Container {
     /// Reads the environment, loads the AWS configuration, resolves the
     /// database credentials (from Secrets Manager when configured so) and
-    /// makes the pool, which connects on first use.
+    /// makes the pool, which connects on first use, and loads the policy.
     pub async fn init() -> Result<Container, InitError> {
         let config = Config::from_env()?;
         let sdk = sdk::load().await;
         let secrets = Secrets::new(&sdk);
         let options = pool::connect_options(&config.database, &secrets).await?;
         let db = pool::lazy_pool(options, &config.pool);
+        let policy = match &config.policy {
+            PolicySource::Embedded => Policy::embedded(),
+            PolicySource::File { path, sha256 } => Policy::from_file(path.as_ref(), sha256),
+        };
         Ok(Container {
             config,
             sdk,
             secrets,
             db,
+            policy,
         })
     }
 }

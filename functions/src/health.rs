@@ -1,6 +1,8 @@
 //! The health check: can this function reach its database, as its own
-//! least-privilege role, and is the schema the one the code was built for?
+//! least-privilege role, is the schema the one the code was built for, and
+//! can its policy decide?
 
+use erasure_policy::Policy;
 use serde::Serialize;
 use sqlx::PgPool;
 
@@ -13,10 +15,12 @@ pub struct Health {
     pub database_role: Option<String>,
     pub schema_version: Option<i64>,
     pub expected_schema_version: i64,
+    /// The SHA-256 of the policy module, as the audit log records it.
+    pub policy_sha256: String,
     pub problems: Vec<String>,
 }
 
-pub async fn check(db: &PgPool) -> Health {
+pub async fn check(db: &PgPool, policy: &Policy) -> Health {
     let expected = migrations::latest_version();
     let mut problems = Vec::new();
     let found: Result<(String, Option<i64>), sqlx::Error> = sqlx::query_as(
@@ -38,11 +42,17 @@ pub async fn check(db: &PgPool) -> Health {
     } else if role.is_some() && version.is_none() {
         problems.push("the database has no migrations applied".to_owned());
     }
+    if let Some(reason) = policy.unavailable() {
+        problems.push(format!(
+            "policy unavailable, every decision is denied: {reason}"
+        ));
+    }
     Health {
         healthy: problems.is_empty(),
         database_role: role,
         schema_version: version,
         expected_schema_version: expected,
+        policy_sha256: policy.sha256().to_owned(),
         problems,
     }
 }

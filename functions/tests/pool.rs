@@ -4,14 +4,18 @@
 mod common;
 
 use std::str::FromStr;
+use std::sync::LazyLock;
 
 use erasure::aws::secrets::Secrets;
 use erasure::config::{DatabaseSource, PoolSettings, SecretSource, SslMode};
 use erasure::health;
 use erasure::store::migrations::{MIGRATOR, latest_version};
 use erasure::store::pool::{self, DatabaseConfigError};
+use erasure_policy::{EMBEDDED_SHA256, Policy};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
+
+static POLICY: LazyLock<Policy> = LazyLock::new(Policy::embedded);
 
 /// The test database's host and port, from the owner's DATABASE_URL.
 fn server() -> (String, u16) {
@@ -61,7 +65,7 @@ async fn a_secret_backed_pool_connects_as_the_app_role_and_is_healthy(db: PgPool
         .await
         .unwrap();
     let app = pool::lazy_pool(options, &PoolSettings::default());
-    let report = health::check(&app).await;
+    let report = health::check(&app, &POLICY).await;
     app.close().await;
     sqlx::query(&format!("DROP ROLE {login}"))
         .execute(&db)
@@ -71,6 +75,23 @@ async fn a_secret_backed_pool_connects_as_the_app_role_and_is_healthy(db: PgPool
     assert!(report.healthy, "{report:?}");
     assert_eq!(report.database_role.as_deref(), Some(login.as_str()));
     assert_eq!(report.schema_version, Some(latest_version()));
+    assert_eq!(report.policy_sha256, EMBEDDED_SHA256);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_health_check_reports_a_policy_that_cannot_decide(db: PgPool) {
+    let altered = Policy::from_bytes(b"not a module", EMBEDDED_SHA256);
+    let report = health::check(&db, &altered).await;
+    assert!(!report.healthy);
+    assert_eq!(report.problems.len(), 1, "{report:?}");
+    assert!(
+        report.problems[0].starts_with("policy unavailable"),
+        "{report:?}"
+    );
+    assert!(
+        report.problems[0].contains("does not match the pinned"),
+        "{report:?}"
+    );
 }
 
 #[tokio::test]
@@ -119,7 +140,7 @@ async fn the_health_check_reports_a_schema_behind_the_code(db: PgPool) {
         .execute(&db)
         .await
         .unwrap();
-    let report = health::check(&db).await;
+    let report = health::check(&db, &POLICY).await;
     assert!(!report.healthy);
     assert_eq!(report.problems.len(), 1, "{report:?}");
     assert!(
@@ -130,7 +151,7 @@ async fn the_health_check_reports_a_schema_behind_the_code(db: PgPool) {
 
 #[sqlx::test(migrations = false)]
 async fn the_health_check_reports_an_unmigrated_database(db: PgPool) {
-    let report = health::check(&db).await;
+    let report = health::check(&db, &POLICY).await;
     assert!(!report.healthy);
     assert_eq!(report.schema_version, None);
     assert!(!report.problems.is_empty());
@@ -147,7 +168,7 @@ async fn an_unreachable_database_is_unhealthy_within_the_acquire_bound() {
         acquire_timeout: std::time::Duration::from_millis(500),
         ..PoolSettings::default()
     };
-    let report = health::check(&pool::lazy_pool(options, &settings)).await;
+    let report = health::check(&pool::lazy_pool(options, &settings), &POLICY).await;
     assert!(!report.healthy);
     assert!(
         report.problems[0].starts_with("database unreachable"),

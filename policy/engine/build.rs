@@ -45,7 +45,7 @@ fn main() {
         .env_remove("RUSTFLAGS")
         .env_remove("CARGO_BUILD_TARGET")
         .env_remove("CARGO_TARGET_DIR")
-        .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=65536")
+        .env("CARGO_ENCODED_RUSTFLAGS", "-Clink-arg=-zstack-size=16384")
         .status()
         .unwrap_or_else(|e| panic!("cannot run cargo to build the policy module: {e}"));
     assert!(

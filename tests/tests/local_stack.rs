@@ -68,6 +68,11 @@ async fn the_functions_answer_under_cargo_lambda_watch() {
         "{report}"
     );
     assert_eq!(report["schemaVersion"], latest_version(), "{report}");
+    assert_eq!(
+        report["policySha256"],
+        erasure_policy::EMBEDDED_SHA256,
+        "{report}"
+    );
 
     // The function logged its report as a JSON object, as Lambda's JSON log format expects.
     let log = std::fs::read_to_string(stack("ERASURE_LAMBDA_LOG")).unwrap();

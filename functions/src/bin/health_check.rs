@@ -10,9 +10,9 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let container = Container::init().await?;
-    let db = &container.db;
+    let container = &container;
     lambda_runtime::run(service_fn(|_: LambdaEvent<Value>| async move {
-        let report = health::check(db).await;
+        let report = health::check(&container.db, &container.policy).await;
         tracing::info!(healthy = report.healthy, problems = ?report.problems, "health check");
         Ok::<_, Error>(report)
     }))

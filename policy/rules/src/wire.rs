@@ -194,3 +194,90 @@ pub fn unpack(packed: u32) -> Result<Decision, Malformed> {
     }
     Ok(Decision { allow, code, rule })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn admin_restores_a_client() -> Input {
+        Input {
+            action: Action::Restore,
+            actor: Actor::User {
+                id: [7; 16],
+                role: Role::Admin,
+                soft_deleted: false,
+            },
+            target: Some(Target {
+                id: *b"0123456789abcdef",
+                role: Role::Client,
+                state: TargetState::SoftDeleted { deleted_at: -5 },
+            }),
+            now: i64::MAX,
+            grace_period_secs: 2_592_000,
+        }
+    }
+
+    #[test]
+    fn inputs_round_trip_through_the_words() {
+        let system = Input {
+            actor: Actor::System,
+            target: None,
+            ..admin_restores_a_client()
+        };
+        for input in [admin_restores_a_client(), system] {
+            assert_eq!(decode(&encode(&input)), Ok(input));
+        }
+    }
+
+    #[test]
+    fn unknown_tags_do_not_decode_and_are_denied() {
+        let good = encode(&admin_restores_a_client());
+        for (byte_index, bad) in [
+            (0, 5),
+            (1, 2),
+            (2, 6),
+            (3, 2),
+            (4, 2),
+            (5, 6),
+            (6, 2),
+            (7, 1),
+        ] {
+            let mut words = good;
+            words[0] &= !(0xff << (byte_index * 8));
+            words[0] |= (bad as u64) << (byte_index * 8);
+            assert_eq!(decode(&words), Err(Malformed), "byte {byte_index} = {bad}");
+            assert_eq!(
+                decide_words(&words),
+                Decision::deny(Code::InvalidInput, Rule::Malformed)
+            );
+        }
+    }
+
+    #[test]
+    fn every_decision_packs_and_unpacks() {
+        for rule in Rule::ALL {
+            let allowed = Decision {
+                allow: true,
+                code: Code::Allowed,
+                rule,
+            };
+            let denied = Decision {
+                allow: false,
+                code: Code::SelfDeletion,
+                rule,
+            };
+            for d in [allowed, denied] {
+                assert_eq!(unpack(pack(d)), Ok(d));
+            }
+        }
+    }
+
+    #[test]
+    fn an_answer_no_policy_gives_is_refused() {
+        // allow with a denial code, a denial with the Allowed code, unknown
+        // codes and rules, and stray bits.
+        for packed in [0x0101, 5 << 16, 0x0900, 0x10_0100, 0x0100_0000, 0x02] {
+            assert_eq!(unpack(packed), Err(Malformed), "{packed:#x}");
+        }
+    }
+}
