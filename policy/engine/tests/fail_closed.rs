@@ -2,6 +2,7 @@
 //! is a denial with POLICY_UNAVAILABLE and a reason that says what is wrong.
 
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 
 use erasure_policy::{
     Action, Actor, EMBEDDED_MODULE, EMBEDDED_SHA256, Input, POLICY_UNAVAILABLE, Policy, Role,
@@ -196,4 +197,47 @@ fn malformed_words_are_denied_inside_the_module() {
     let decision = verdict.outcome.unwrap();
     assert!(!decision.allow);
     assert_eq!(decision.code.as_str(), "INVALID_INPUT");
+}
+
+/// Collects what the engine logs, for one test.
+#[derive(Clone, Default)]
+struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_log_says_why_the_policy_is_unavailable() {
+    let captured = Captured::default();
+    let writer = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, || {
+        let policy = Policy::from_bytes(EMBEDDED_MODULE, &"0".repeat(64));
+        assert!(!policy.decide(&allowed_request()).allowed());
+    });
+    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    assert!(
+        lines[0].contains("ERROR") && lines[0].contains("every decision will be denied"),
+        "{log}"
+    );
+    assert!(
+        lines[1].contains("policy unavailable: denied") && lines[1].contains("export=\"decide\""),
+        "{log}"
+    );
+    for line in lines {
+        assert!(line.contains("does not match the pinned 0000"), "{line}");
+    }
 }
