@@ -3,39 +3,30 @@
 
 #![cfg_attr(target_arch = "wasm32", no_std)]
 
-use erasure_policy_rules::wire::{self, Words};
+use erasure_policy_rules::wire;
 
-#[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
-pub extern "C" fn decide(
-    w0: u64,
-    w1: u64,
-    w2: u64,
-    w3: u64,
-    w4: u64,
-    w5: u64,
-    w6: u64,
-    w7: u64,
-) -> u32 {
-    let words: Words = [w0, w1, w2, w3, w4, w5, w6, w7];
-    wire::pack(wire::decide_words(&words))
+/// Exports `$name`, which hands the eight argument words to `$decide`.
+macro_rules! export {
+    ($name:ident, $decide:path) => {
+        #[unsafe(no_mangle)]
+        #[allow(clippy::too_many_arguments)]
+        pub extern "C" fn $name(
+            w0: u64,
+            w1: u64,
+            w2: u64,
+            w3: u64,
+            w4: u64,
+            w5: u64,
+            w6: u64,
+            w7: u64,
+        ) -> u32 {
+            wire::pack($decide(&[w0, w1, w2, w3, w4, w5, w6, w7]))
+        }
+    };
 }
 
-#[unsafe(no_mangle)]
-#[allow(clippy::too_many_arguments)]
-pub extern "C" fn may_attempt(
-    w0: u64,
-    w1: u64,
-    w2: u64,
-    w3: u64,
-    w4: u64,
-    w5: u64,
-    w6: u64,
-    w7: u64,
-) -> u32 {
-    let words: Words = [w0, w1, w2, w3, w4, w5, w6, w7];
-    wire::pack(wire::may_attempt_words(&words))
-}
+export!(decide, wire::decide_words);
+export!(may_attempt, wire::may_attempt_words);
 
 #[cfg(target_arch = "wasm32")]
 #[panic_handler]
