@@ -89,6 +89,10 @@ pub async fn seed(db: &PgPool, spec: &SeedSpec) -> Result<Seeded, SeedError> {
     if spec.soft_deleted + spec.expired > spec.users {
         return Err(SeedError::Spec("soft_deleted + expired exceeds users"));
     }
+    if spec.grace_period_days < 2 {
+        // Users are deleted at least a day inside, and a day past, the period.
+        return Err(SeedError::Spec("grace_period_days must be at least 2"));
+    }
     if !(0.0..=1.0).contains(&spec.active_order_share) {
         return Err(SeedError::Spec(
             "active_order_share must be within 0.0 and 1.0",
