@@ -2,5 +2,6 @@
 
 pub mod migrations;
 pub mod pool;
+pub mod purge;
 pub mod schema;
 pub mod seed;
