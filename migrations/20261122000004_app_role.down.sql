@@ -1,5 +1,5 @@
 REVOKE ALL ON _sqlx_migrations FROM erasure_app;
-REVOKE ALL ON SEQUENCE deletion_audit_seq_seq FROM erasure_app;
+REVOKE ALL ON SEQUENCE deletion_audit_seq FROM erasure_app;
 REVOKE ALL ON
     profiles, accounts, sessions, addresses, user_addresses, catering_requests,
     on_demand_orders, dispatches, file_uploads, job_applications, deletion_audit

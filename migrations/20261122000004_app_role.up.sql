@@ -18,6 +18,6 @@ GRANT SELECT, INSERT, UPDATE, DELETE ON
     on_demand_orders, dispatches, file_uploads, job_applications
     TO erasure_app;
 GRANT SELECT, INSERT ON deletion_audit TO erasure_app;
-GRANT USAGE ON SEQUENCE deletion_audit_seq_seq TO erasure_app;
+GRANT USAGE ON SEQUENCE deletion_audit_seq TO erasure_app;
 -- Read-only, so the health check can compare the schema with the code.
 GRANT SELECT ON _sqlx_migrations TO erasure_app;

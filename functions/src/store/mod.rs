@@ -1,5 +1,6 @@
 //! PostgreSQL: the pool, the migrations, schema introspection and demo data.
 
+pub mod audit;
 pub mod migrations;
 pub mod pool;
 pub mod purge;
