@@ -2,6 +2,7 @@
 //! shares. `domain` is pure; `store` and `aws` do the I/O; the binaries in
 //! `src/bin/` only wire a handler to the Lambda runtime.
 
+pub mod auth;
 pub mod aws;
 pub mod config;
 pub mod container;

@@ -155,6 +155,15 @@ pub struct ChainReport {
     pub last_hash: Option<Vec<u8>>,
 }
 
+/// A stored row's links and its hash recomputed from its content.
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    seq: i64,
+    prev_hash: Option<Vec<u8>>,
+    row_hash: Vec<u8>,
+    recomputed: Vec<u8>,
+}
+
 /// Verifies up to `batch` rows after `from` (a previous report, or the start).
 /// Keyset-ordered on the primary key, so a large log is checked in bounded
 /// steps that can resume across invocations.
@@ -163,8 +172,8 @@ pub async fn verify_batch(
     from: &ChainReport,
     batch: i64,
 ) -> Result<ChainReport, sqlx::Error> {
-    let rows: Vec<(i64, Option<Vec<u8>>, Vec<u8>, Vec<u8>)> = sqlx::query_as(
-        "SELECT seq, prev_hash, row_hash, deletion_audit_row_hash(d)
+    let rows: Vec<ChainRow> = sqlx::query_as(
+        "SELECT seq, prev_hash, row_hash, deletion_audit_row_hash(d) AS recomputed
            FROM deletion_audit d
           WHERE seq > $1
           ORDER BY seq
@@ -175,7 +184,13 @@ pub async fn verify_batch(
     .fetch_all(db)
     .await?;
     let mut report = from.clone();
-    for (seq, prev_hash, row_hash, recomputed) in rows {
+    for ChainRow {
+        seq,
+        prev_hash,
+        row_hash,
+        recomputed,
+    } in rows
+    {
         if row_hash != recomputed {
             report.breaks.push(ChainBreak::Altered { seq });
         }
