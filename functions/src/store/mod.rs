@@ -1,6 +1,8 @@
 //! PostgreSQL: the pool, the migrations, schema introspection and demo data.
 
 pub mod audit;
+pub mod deletion;
+pub mod errors;
 pub mod migrations;
 pub mod pool;
 pub mod purge;
