@@ -305,12 +305,9 @@ async fn in_transaction(
 
     // The actor, as the database knows them now (FOR SHARE: no demotion or
     // deletion of the actor can commit until this transaction ends).
-    let actor_row: Option<ProfileRow> =
-        sqlx::query_as("SELECT email, type, deleted_at FROM profiles WHERE id = $1 FOR SHARE")
-            .bind(actor_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let actor_row = actor_row.ok_or(DeletionError::UnknownActor)?;
+    let actor_row = read_profile(&mut tx, actor_id, Lock::Share)
+        .await?
+        .ok_or(DeletionError::UnknownActor)?;
     let actor_type = actor_row.user_type()?;
     attempt.entry.actor_role = Some(actor_type.as_str().to_owned());
     let actor = Actor::User {
@@ -320,12 +317,9 @@ async fn in_transaction(
     };
     ask(deps.policy.may_attempt(action, actor), attempt)?;
 
-    let target_row: Option<ProfileRow> =
-        sqlx::query_as("SELECT email, type, deleted_at FROM profiles WHERE id = $1 FOR UPDATE")
-            .bind(target_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let target_row = target_row.ok_or(DeletionError::NotFound)?;
+    let target_row = read_profile(&mut tx, target_id, Lock::Update)
+        .await?
+        .ok_or(DeletionError::NotFound)?;
     let target_type = target_row.user_type()?;
     attempt.entry.target_role = Some(target_type.as_str().to_owned());
     let now = Utc::now();
@@ -375,6 +369,25 @@ async fn in_transaction(
         rows_affected: rows,
         duration_ms: attempt.started.elapsed().as_millis() as u64,
     })
+}
+
+/// How a profile is locked when read: the actor is only kept from changing
+/// (SHARE), the target is about to be written (UPDATE).
+enum Lock {
+    Share,
+    Update,
+}
+
+async fn read_profile(
+    tx: &mut PgConnection,
+    id: Uuid,
+    lock: Lock,
+) -> Result<Option<ProfileRow>, sqlx::Error> {
+    let sql = match lock {
+        Lock::Share => "SELECT email, type, deleted_at FROM profiles WHERE id = $1 FOR SHARE",
+        Lock::Update => "SELECT email, type, deleted_at FROM profiles WHERE id = $1 FOR UPDATE",
+    };
+    sqlx::query_as(sql).bind(id).fetch_optional(tx).await
 }
 
 /// Statement and lock bounds for this transaction only. (`set_config` with
