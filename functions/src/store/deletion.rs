@@ -191,14 +191,37 @@ impl ProfileRow {
 }
 
 /// The facts the audit row records, filled in as the flow learns them.
-struct Attempt {
+pub(super) struct Attempt {
     entry: AuditEntry,
     started: Instant,
 }
 
 impl Attempt {
+    pub(super) fn new(
+        action: AuditAction,
+        actor: Uuid,
+        target: Option<Uuid>,
+        reason: Option<String>,
+        origin: &Origin,
+        policy: &Policy,
+    ) -> Attempt {
+        Attempt {
+            entry: AuditEntry {
+                actor_id: Some(actor),
+                target_id: target,
+                reason,
+                source_ip: origin.source_ip,
+                user_agent: origin.user_agent.clone(),
+                request_id: origin.request_id.clone(),
+                policy_digest: Some(policy.sha256().to_owned()),
+                ..AuditEntry::new(action, Outcome::Success)
+            },
+            started: Instant::now(),
+        }
+    }
+
     /// The audit row for this attempt ending with `outcome`.
-    fn record(&self, outcome: Outcome, error_code: Option<&str>) -> AuditEntry {
+    pub(super) fn record(&self, outcome: Outcome, error_code: Option<&str>) -> AuditEntry {
         AuditEntry {
             outcome,
             error_code: error_code.map(str::to_owned),
@@ -245,19 +268,14 @@ async fn run(
     reason: Option<String>,
     origin: &Origin,
 ) -> Result<Summary, DeletionError> {
-    let mut attempt = Attempt {
-        entry: AuditEntry {
-            actor_id: Some(actor),
-            target_id: Some(target),
-            reason: reason.clone(),
-            source_ip: origin.source_ip,
-            user_agent: origin.user_agent.clone(),
-            request_id: origin.request_id.clone(),
-            policy_digest: Some(deps.policy.sha256().to_owned()),
-            ..AuditEntry::new(operation.audited_as(), Outcome::Success)
-        },
-        started: Instant::now(),
-    };
+    let mut attempt = Attempt::new(
+        operation.audited_as(),
+        actor,
+        Some(target),
+        reason.clone(),
+        origin,
+        deps.policy,
+    );
     let mut tries = 0;
     let result = loop {
         tries += 1;
@@ -274,21 +292,24 @@ async fn run(
         }
     };
     if let Err(e) = &result {
-        // The transaction rolled back; the refusal is recorded on its own.
-        // An unavailable database cannot take the record either: the error
-        // log line is then the record.
-        let entry = attempt.record(e.outcome(), Some(e.code()));
-        if let Err(audit_error) = append_alone(deps.db, &entry).await {
-            tracing::error!(error = %audit_error, code = e.code(), "could not audit a refused request");
-        }
+        record_refusal(deps.db, &attempt, e).await;
     }
     result
 }
 
-async fn append_alone(db: &PgPool, entry: &AuditEntry) -> Result<(), sqlx::Error> {
-    let mut tx = db.begin().await?;
-    audit::append(&mut tx, entry).await?;
-    tx.commit().await
+/// Audits a refused or failed attempt on its own, its transaction having
+/// rolled back. An unavailable database cannot take the record either: the
+/// error log line is then the record.
+pub(super) async fn record_refusal(db: &PgPool, attempt: &Attempt, e: &DeletionError) {
+    let entry = attempt.record(e.outcome(), Some(e.code()));
+    let appended = async {
+        let mut tx = db.begin().await?;
+        audit::append(&mut tx, &entry).await?;
+        tx.commit().await
+    };
+    if let Err(audit_error) = appended.await {
+        tracing::error!(error = %audit_error, code = e.code(), "could not audit a refused request");
+    }
 }
 
 async fn in_transaction(
@@ -303,18 +324,7 @@ async fn in_transaction(
     let mut tx = deps.db.begin().await?;
     bound(&mut tx, deps).await?;
 
-    // The actor, as the database knows them now (FOR SHARE: no demotion or
-    // deletion of the actor can commit until this transaction ends).
-    let actor_row = read_profile(&mut tx, actor_id, Lock::Share)
-        .await?
-        .ok_or(DeletionError::UnknownActor)?;
-    let actor_type = actor_row.user_type()?;
-    attempt.entry.actor_role = Some(actor_type.as_str().to_owned());
-    let actor = Actor::User {
-        id: *actor_id.as_bytes(),
-        role: role(actor_type),
-        soft_deleted: actor_row.deleted_at.is_some(),
-    };
+    let actor = load_actor(&mut tx, actor_id, attempt).await?;
     ask(deps.policy.may_attempt(action, actor), attempt)?;
 
     let target_row = read_profile(&mut tx, target_id, Lock::Update)
@@ -371,6 +381,25 @@ async fn in_transaction(
     })
 }
 
+/// The actor, as the database knows them now (FOR SHARE: no demotion or
+/// deletion of the actor can commit until this transaction ends).
+pub(super) async fn load_actor(
+    tx: &mut PgConnection,
+    actor_id: Uuid,
+    attempt: &mut Attempt,
+) -> Result<Actor, DeletionError> {
+    let row = read_profile(tx, actor_id, Lock::Share)
+        .await?
+        .ok_or(DeletionError::UnknownActor)?;
+    let actor_type = row.user_type()?;
+    attempt.entry.actor_role = Some(actor_type.as_str().to_owned());
+    Ok(Actor::User {
+        id: *actor_id.as_bytes(),
+        role: role(actor_type),
+        soft_deleted: row.deleted_at.is_some(),
+    })
+}
+
 /// How a profile is locked when read: the actor is only kept from changing
 /// (SHARE), the target is about to be written (UPDATE).
 enum Lock {
@@ -392,7 +421,7 @@ async fn read_profile(
 
 /// Statement and lock bounds for this transaction only. (`set_config` with
 /// is_local = true is SET LOCAL with bind parameters.)
-async fn bound(tx: &mut PgConnection, deps: &Deps<'_>) -> Result<(), sqlx::Error> {
+pub(super) async fn bound(tx: &mut PgConnection, deps: &Deps<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
     )
@@ -404,7 +433,10 @@ async fn bound(tx: &mut PgConnection, deps: &Deps<'_>) -> Result<(), sqlx::Error
 }
 
 /// Turns a verdict into a refusal, recording the deciding rule either way.
-fn ask(verdict: erasure_policy::Verdict<'_>, attempt: &mut Attempt) -> Result<(), DeletionError> {
+pub(super) fn ask(
+    verdict: erasure_policy::Verdict<'_>,
+    attempt: &mut Attempt,
+) -> Result<(), DeletionError> {
     attempt.entry.policy_rule = verdict.rule().map(str::to_owned);
     match verdict.outcome {
         Ok(d) if d.allow => Ok(()),

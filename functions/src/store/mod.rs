@@ -8,3 +8,4 @@ pub mod pool;
 pub mod purge;
 pub mod schema;
 pub mod seed;
+pub mod trash;
