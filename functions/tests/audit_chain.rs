@@ -209,3 +209,28 @@ async fn the_app_role_can_append(db: PgPool) {
     tx.commit().await.unwrap();
     assert_eq!(verify(&db, 10).await.rows_checked, 1);
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_batch_appended_in_one_statement_chains_in_order(db: PgPool) {
+    append_committed(&db, 0).await;
+    let batch: Vec<AuditEntry> = (1..=50).map(entry).collect();
+    let mut tx = db.begin().await.unwrap();
+    assert_eq!(audit::append_many(&mut tx, &batch).await.unwrap(), 50);
+    assert_eq!(audit::append_many(&mut tx, &[]).await.unwrap(), 0);
+    tx.commit().await.unwrap();
+    let report = verify(&db, 16).await;
+    assert_eq!(report.rows_checked, 51);
+    assert_eq!(report.breaks, vec![]);
+    let reasons: Vec<String> = sqlx::query_scalar("SELECT reason FROM deletion_audit ORDER BY seq")
+        .fetch_all(&db)
+        .await
+        .unwrap();
+    let expected: Vec<String> = (0..=50).map(|n| format!("request {n}")).collect();
+    assert_eq!(reasons, expected);
+    let ip: String =
+        sqlx::query_scalar("SELECT host(source_ip) FROM deletion_audit ORDER BY seq DESC LIMIT 1")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(ip, "2001:db8::7");
+}

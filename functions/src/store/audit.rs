@@ -132,6 +132,51 @@ pub async fn append(db: &mut PgConnection, entry: &AuditEntry) -> Result<Appende
     Ok(Appended { seq, row_hash })
 }
 
+/// Appends `entries` in one statement (a batch job's one row per user); the
+/// chain trigger numbers and hashes them in order.
+pub async fn append_many(
+    db: &mut PgConnection,
+    entries: &[AuditEntry],
+) -> Result<u64, sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    let column = |f: &dyn Fn(&AuditEntry) -> Option<String>| -> Vec<Option<String>> {
+        entries.iter().map(f).collect()
+    };
+    let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
+        entries.iter().map(f).collect()
+    };
+    sqlx::query(
+        "INSERT INTO deletion_audit
+             (action, outcome, actor_id, actor_role, target_id, target_role, reason, error_code,
+              source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule)
+         SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
+                              $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
+                              $13::jsonb[], $14::text[], $15::text[])
+                WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, n)
+          ORDER BY n",
+    )
+    .bind(column(&|e| Some(e.action.as_str().to_owned())))
+    .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
+    .bind(ids(&|e| e.actor_id))
+    .bind(column(&|e| e.actor_role.clone()))
+    .bind(ids(&|e| e.target_id))
+    .bind(column(&|e| e.target_role.clone()))
+    .bind(column(&|e| e.reason.clone()))
+    .bind(column(&|e| e.error_code.clone()))
+    .bind(column(&|e| e.source_ip.map(|ip| ip.to_string())))
+    .bind(column(&|e| e.user_agent.clone()))
+    .bind(column(&|e| e.request_id.clone()))
+    .bind(entries.iter().map(|e| e.duration_ms).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| Json(&e.rows_affected)).collect::<Vec<_>>())
+    .bind(column(&|e| e.policy_digest.clone()))
+    .bind(column(&|e| e.policy_rule.clone()))
+    .execute(db)
+    .await
+    .map(|done| done.rows_affected())
+}
+
 /// Where the chain is broken, by the position (seq) at which it shows.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
