@@ -8,4 +8,5 @@ pub mod config;
 pub mod container;
 pub mod domain;
 pub mod health;
+pub mod jobs;
 pub mod store;

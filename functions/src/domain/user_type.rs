@@ -45,6 +45,21 @@ impl fmt::Display for UserType {
     }
 }
 
+/// The same roles, as the policy names them.
+impl From<UserType> for erasure_policy::Role {
+    fn from(t: UserType) -> Self {
+        use erasure_policy::Role;
+        match t {
+            UserType::Vendor => Role::Vendor,
+            UserType::Client => Role::Client,
+            UserType::Driver => Role::Driver,
+            UserType::Admin => Role::Admin,
+            UserType::Helpdesk => Role::Helpdesk,
+            UserType::SuperAdmin => Role::SuperAdmin,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("unknown user type {0:?}")]
 pub struct UnknownUserType(pub String);

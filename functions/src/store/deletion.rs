@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use erasure_policy::{Action, Actor, Input, Policy, Role, Target, TargetState};
+use erasure_policy::{Action, Actor, Input, Policy, Target, TargetState};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -130,17 +130,6 @@ impl From<sqlx::Error> for DeletionError {
             DbFailure::Retryable => DeletionError::Busy(e),
             DbFailure::Other => DeletionError::Internal(e),
         }
-    }
-}
-
-fn role(t: UserType) -> Role {
-    match t {
-        UserType::Vendor => Role::Vendor,
-        UserType::Client => Role::Client,
-        UserType::Driver => Role::Driver,
-        UserType::Admin => Role::Admin,
-        UserType::Helpdesk => Role::Helpdesk,
-        UserType::SuperAdmin => Role::SuperAdmin,
     }
 }
 
@@ -338,7 +327,7 @@ async fn in_transaction(
         actor,
         target: Some(Target {
             id: *target_id.as_bytes(),
-            role: role(target_type),
+            role: target_type.into(),
             state: match target_row.deleted_at {
                 None => TargetState::Active,
                 Some(at) => TargetState::SoftDeleted {
@@ -395,7 +384,7 @@ pub(super) async fn load_actor(
     attempt.entry.actor_role = Some(actor_type.as_str().to_owned());
     Ok(Actor::User {
         id: *actor_id.as_bytes(),
-        role: role(actor_type),
+        role: actor_type.into(),
         soft_deleted: row.deleted_at.is_some(),
     })
 }

@@ -1,0 +1,247 @@
+//! The scheduled cleanup: permanently deletes the soft-deleted users whose
+//! grace period has ended, through the same deletion plan as the purge.
+//!
+//! Batch by batch, each one transaction: take up to `batch_size` expired
+//! profiles with `FOR UPDATE SKIP LOCKED` (a concurrent run, or a restore in
+//! flight, holds its own rows and is passed over), ask the policy for each
+//! (the system's scheduled purge), skip the users active orders still hold,
+//! execute the plan for the rest in a fixed number of statements, write one
+//! audit row per user, commit. Between batches it checks `keep_going` (the
+//! Lambda deadline) and leaves what is left to the next run.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use erasure_policy::{Action, Actor, Input, Policy, Target, TargetState};
+use serde::Serialize;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::domain::UserType;
+use crate::domain::plan::PLAN;
+use crate::store::audit::{self, AuditAction, AuditEntry, Outcome};
+use crate::store::purge::{self, PurgeError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CleanupSettings {
+    pub batch_size: i64,
+    pub grace_period: Duration,
+    /// Bounds each batch's statements.
+    pub statement_timeout: Duration,
+    /// Report without changing anything.
+    pub dry_run: bool,
+}
+
+/// What a run did, and what it left.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CleanupReport {
+    pub dry_run: bool,
+    /// Purged (or, in a dry run, that would have been).
+    pub purged: u64,
+    /// Skipped users by reason code (ACTIVE_ORDERS_EXIST, SUPER_ADMIN_PROTECTED…).
+    pub skipped: BTreeMap<String, u64>,
+    pub skipped_users: Vec<Uuid>,
+    pub batches: u32,
+    /// Stopped because `keep_going` said so, not because the work was done.
+    pub stopped_early: bool,
+    /// Users past the grace period still present after the run: a
+    /// compliance problem if it stays above zero.
+    pub overdue_remaining: i64,
+    pub rows_affected: BTreeMap<String, u64>,
+    pub duration_ms: u64,
+}
+
+#[derive(Debug, sqlx::FromRow)]
+struct Expired {
+    id: Uuid,
+    #[sqlx(rename = "type")]
+    user_type: String,
+    deleted_at: DateTime<Utc>,
+}
+
+/// Runs batches until none is left or `keep_going` returns false. A batch
+/// that fails (the database drops mid-batch) rolls back whole and ends the
+/// run with the error; the next run picks the same users up.
+pub async fn run(
+    db: &PgPool,
+    policy: &Policy,
+    settings: &CleanupSettings,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<CleanupReport, sqlx::Error> {
+    let started = Instant::now();
+    let mut report = CleanupReport {
+        dry_run: settings.dry_run,
+        ..CleanupReport::default()
+    };
+    // Users this run has looked at and left (skipped, or seen in a dry run):
+    // not offered again, so every batch makes progress.
+    let mut passed_over: Vec<Uuid> = Vec::new();
+    loop {
+        if !keep_going() {
+            report.stopped_early = true;
+            break;
+        }
+        let mut tx = db.begin().await?;
+        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
+            .bind(settings.statement_timeout.as_millis().to_string())
+            .execute(&mut *tx)
+            .await?;
+        let taken = take_batch(&mut tx, settings, &passed_over).await?;
+        if taken.is_empty() {
+            break;
+        }
+        report.batches += 1;
+        let outcome = purge_batch(&mut tx, policy, settings, &taken).await?;
+        passed_over.extend(outcome.skipped.iter().map(|(id, _)| *id));
+        for (id, code) in &outcome.skipped {
+            *report.skipped.entry(code.clone()).or_default() += 1;
+            report.skipped_users.push(*id);
+        }
+        report.purged += outcome.purged.len() as u64;
+        if settings.dry_run {
+            passed_over.extend(&outcome.purged);
+            tx.rollback().await?;
+        } else {
+            for (k, v) in outcome.rows {
+                *report.rows_affected.entry(k).or_default() += v;
+            }
+            tx.commit().await?;
+        }
+    }
+    report.overdue_remaining = overdue(db, settings.grace_period).await?;
+    report.duration_ms = started.elapsed().as_millis() as u64;
+    Ok(report)
+}
+
+async fn take_batch(
+    tx: &mut PgConnection,
+    settings: &CleanupSettings,
+    passed_over: &[Uuid],
+) -> Result<Vec<Expired>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT id, type, deleted_at FROM profiles
+          WHERE deleted_at < now() - make_interval(secs => $1)
+            AND NOT (id = ANY($2))
+          ORDER BY deleted_at, id
+          LIMIT $3
+          FOR UPDATE SKIP LOCKED",
+    )
+    .bind(settings.grace_period.as_secs_f64())
+    .bind(passed_over)
+    .bind(settings.batch_size)
+    .fetch_all(tx)
+    .await
+}
+
+struct BatchOutcome {
+    purged: Vec<Uuid>,
+    /// (user, reason code)
+    skipped: Vec<(Uuid, String)>,
+    rows: BTreeMap<String, u64>,
+}
+
+async fn purge_batch(
+    tx: &mut PgConnection,
+    policy: &Policy,
+    settings: &CleanupSettings,
+    taken: &[Expired],
+) -> Result<BatchOutcome, sqlx::Error> {
+    let now = Utc::now().timestamp();
+    let mut audit_rows = Vec::with_capacity(taken.len());
+    let mut allowed = Vec::with_capacity(taken.len());
+    let mut skipped = Vec::new();
+    for user in taken {
+        let entry = |outcome, code: Option<&str>, rule: Option<&str>| AuditEntry {
+            target_id: Some(user.id),
+            target_role: Some(user.user_type.clone()),
+            reason: Some("grace period ended".into()),
+            error_code: code.map(str::to_owned),
+            policy_digest: Some(policy.sha256().to_owned()),
+            policy_rule: rule.map(str::to_owned),
+            ..AuditEntry::new(AuditAction::ScheduledPurge, outcome)
+        };
+        let verdict = match user.user_type.parse::<UserType>() {
+            Ok(t) => policy.decide(&Input {
+                action: Action::ScheduledPurge,
+                actor: Actor::System,
+                target: Some(Target {
+                    id: *user.id.as_bytes(),
+                    role: t.into(),
+                    state: TargetState::SoftDeleted {
+                        deleted_at: user.deleted_at.timestamp(),
+                    },
+                }),
+                now,
+                grace_period_secs: settings.grace_period.as_secs() as i64,
+            }),
+            // The schema's CHECK keeps this from happening; fail closed if it does.
+            Err(_) => {
+                skipped.push((user.id, "UNKNOWN_USER_TYPE".to_owned()));
+                audit_rows.push(entry(Outcome::Failed, Some("UNKNOWN_USER_TYPE"), None));
+                continue;
+            }
+        };
+        if verdict.allowed() {
+            allowed.push(user);
+        } else {
+            let outcome = if verdict.outcome.is_ok() {
+                Outcome::Denied
+            } else {
+                Outcome::Failed
+            };
+            skipped.push((user.id, verdict.code().to_owned()));
+            audit_rows.push(entry(outcome, Some(verdict.code()), verdict.rule()));
+            continue;
+        }
+        audit_rows.push(entry(Outcome::Success, None, verdict.rule()));
+    }
+
+    // Users that active orders hold are skipped and reported, the rest
+    // purged. The plan refuses a set with any blocked user in it, so the
+    // blocked are taken out and the rest tried again (at most twice: the
+    // locks keep new orders out, only a status change can slip in).
+    let mut purgeable: Vec<Uuid> = allowed.iter().map(|u| u.id).collect();
+    let mut blocked = purge::blockers(tx, PLAN, &purgeable).await?;
+    let mut rows = BTreeMap::new();
+    loop {
+        purgeable.retain(|id| !blocked.contains_key(id));
+        for (id, _) in std::mem::take(&mut blocked) {
+            skipped.push((id, "ACTIVE_ORDERS_EXIST".to_owned()));
+            if let Some(entry) = audit_rows.iter_mut().find(|e| e.target_id == Some(id)) {
+                entry.outcome = Outcome::Failed;
+                entry.error_code = Some("ACTIVE_ORDERS_EXIST".into());
+            }
+        }
+        if settings.dry_run || purgeable.is_empty() {
+            break;
+        }
+        match purge::execute(tx, PLAN, &purgeable).await {
+            Ok(done) => {
+                rows = done.0;
+                break;
+            }
+            Err(PurgeError::Blocked(late)) => blocked = late,
+            Err(PurgeError::Database(e)) => return Err(e),
+        }
+    }
+    if !settings.dry_run {
+        audit::append_many(tx, &audit_rows).await?;
+    }
+    Ok(BatchOutcome {
+        purged: purgeable,
+        skipped,
+        rows,
+    })
+}
+
+/// Soft-deleted users past the grace period that are still present.
+pub async fn overdue(db: &PgPool, grace_period: Duration) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM profiles WHERE deleted_at < now() - make_interval(secs => $1)",
+    )
+    .bind(grace_period.as_secs_f64())
+    .fetch_one(db)
+    .await
+}

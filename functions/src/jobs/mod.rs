@@ -1,0 +1,3 @@
+//! The scheduled and on-demand jobs.
+
+pub mod cleanup;
