@@ -100,6 +100,10 @@ pub struct Config {
     pub database: DatabaseSource,
     pub pool: PoolSettings,
     pub policy: PolicySource,
+    /// How long a soft-deleted user stays restorable (GRACE_PERIOD_DAYS, 30).
+    pub grace_period: Duration,
+    /// Users per cleanup transaction (CLEANUP_BATCH_SIZE, 500).
+    pub cleanup_batch_size: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -183,10 +187,32 @@ impl Config {
                 ));
             }
         };
+        let grace_days: u64 = env
+            .parsed("GRACE_PERIOD_DAYS", "a whole number of days")?
+            .unwrap_or(30);
+        if grace_days == 0 {
+            return Err(ConfigError::Invalid {
+                name: "GRACE_PERIOD_DAYS",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
+        let cleanup_batch_size: i64 = env
+            .parsed("CLEANUP_BATCH_SIZE", "a whole number")?
+            .unwrap_or(500);
+        if cleanup_batch_size < 1 {
+            return Err(ConfigError::Invalid {
+                name: "CLEANUP_BATCH_SIZE",
+                value: cleanup_batch_size.to_string(),
+                expected: "at least 1",
+            });
+        }
         Ok(Config {
             database,
             pool,
             policy,
+            grace_period: Duration::from_secs(grace_days * 86_400),
+            cleanup_batch_size,
         })
     }
 }
@@ -348,6 +374,27 @@ mod tests {
             ("POLICY_MODULE_SHA256", "ab"),
         ]);
         assert!(err.unwrap_err().to_string().contains("POLICY_MODULE_PATH"));
+    }
+
+    #[test]
+    fn grace_period_and_batch_size_default_and_are_checked() {
+        let c = config(&[("DATABASE_URL", "postgres://x")]).unwrap();
+        assert_eq!(c.grace_period, Duration::from_secs(30 * 86_400));
+        assert_eq!(c.cleanup_batch_size, 500);
+        let c = config(&[
+            ("DATABASE_URL", "postgres://x"),
+            ("GRACE_PERIOD_DAYS", "7"),
+            ("CLEANUP_BATCH_SIZE", "50"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (c.grace_period.as_secs(), c.cleanup_batch_size),
+            (7 * 86_400, 50)
+        );
+        for (name, value) in [("GRACE_PERIOD_DAYS", "0"), ("CLEANUP_BATCH_SIZE", "0")] {
+            let err = config(&[("DATABASE_URL", "postgres://x"), (name, value)]).unwrap_err();
+            assert!(err.to_string().contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -43,24 +43,43 @@ async fn moto_serves_the_functions_secrets() {
     );
 }
 
-#[tokio::test]
-async fn the_functions_answer_under_cargo_lambda_watch() {
-    let event: Value =
-        serde_json::from_str(include_str!("../../events/health_check/post-deploy.json")).unwrap();
+/// Invokes `function` under `cargo lambda watch` with `event`.
+async fn invoke(function: &str, event: &Value) -> Value {
     let url = format!(
-        "{}/2015-03-31/functions/health_check/invocations",
+        "{}/2015-03-31/functions/{function}/invocations",
         stack("ERASURE_LAMBDA_URL")
     );
     // The first invocation may wait for cargo to (re)build the function.
     let response = reqwest::Client::new()
         .post(&url)
-        .json(&event)
+        .json(event)
         .timeout(Duration::from_secs(300))
         .send()
         .await
         .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    let report: Value = response.json().await.unwrap();
+    assert!(
+        response.status().is_success(),
+        "{function}: {}",
+        response.status()
+    );
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn the_cleanup_answers_the_scheduled_event_with_its_report() {
+    let event: Value =
+        serde_json::from_str(include_str!("../../events/cleanup/dry-run.json")).unwrap();
+    let report = invoke("cleanup", &event).await;
+    assert_eq!(report["dryRun"], true, "{report}");
+    assert!(report["overdueRemaining"].is_i64(), "{report}");
+    assert_eq!(report["stoppedEarly"], false, "{report}");
+}
+
+#[tokio::test]
+async fn the_functions_answer_under_cargo_lambda_watch() {
+    let event: Value =
+        serde_json::from_str(include_str!("../../events/health_check/post-deploy.json")).unwrap();
+    let report = invoke("health_check", &event).await;
     assert_eq!(report["healthy"], true, "{report}");
     assert_eq!(
         report["databaseRole"],

@@ -2,5 +2,6 @@
 //! per-service `AWS_ENDPOINT_URL_<SERVICE>`), which is how the local stack
 //! points them at moto on loopback.
 
+pub mod metrics;
 pub mod sdk;
 pub mod secrets;

@@ -10,14 +10,16 @@
 //! Lambda deadline) and leaves what is left to the next run.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use chrono::{DateTime, Utc};
 use erasure_policy::{Action, Actor, Input, Policy, Target, TargetState};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use crate::aws::metrics::{Metric, Metrics};
+use crate::container::Container;
 use crate::domain::UserType;
 use crate::domain::plan::PLAN;
 use crate::store::audit::{self, AuditAction, AuditEntry, Outcome};
@@ -236,6 +238,96 @@ async fn purge_batch(
     })
 }
 
+/// What invokes the cleanup: EventBridge's scheduled event (`detail` may
+/// carry `dryRun`), or a hand-made `{"dryRun": true}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CleanupEvent {
+    #[serde(default, rename = "dryRun")]
+    pub dry_run: bool,
+    #[serde(default)]
+    pub detail: Option<CleanupDetail>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CleanupDetail {
+    #[serde(default, rename = "dryRun")]
+    pub dry_run: bool,
+}
+
+impl CleanupEvent {
+    pub fn dry_run(&self) -> bool {
+        self.dry_run || self.detail.as_ref().is_some_and(|d| d.dry_run)
+    }
+}
+
+/// The figures a run publishes, one metric each, so each can have its alarm.
+pub fn metrics(report: &CleanupReport) -> Vec<Metric> {
+    vec![
+        Metric::count("PurgedUsers", report.purged as f64),
+        Metric::count("SkippedUsers", report.skipped.values().sum::<u64>() as f64),
+        Metric::count("OverdueUsers", report.overdue_remaining as f64),
+        Metric::count("CleanupStoppedEarly", u8::from(report.stopped_early)),
+        Metric::millis("CleanupDuration", report.duration_ms as f64),
+    ]
+}
+
+/// The invocation's deadline from the runtime's `Lambda-Runtime-Deadline-Ms`.
+/// Lambda sends Unix milliseconds; `cargo lambda watch` sends its invoke
+/// timeout (600000) instead. No real deadline lies before 2001, so a value
+/// that small is read as a duration from now.
+pub fn deadline(header_ms: u64) -> SystemTime {
+    const YEAR_2001_MS: u64 = 978_307_200_000;
+    if header_ms < YEAR_2001_MS {
+        SystemTime::now() + Duration::from_millis(header_ms)
+    } else {
+        SystemTime::UNIX_EPOCH + Duration::from_millis(header_ms)
+    }
+}
+
+/// True while a batch may still start before `deadline` (the Lambda's): a
+/// quarter of the invocation's time is kept in hand, at least 1 s and at
+/// most 30 s, so a 3 s timeout still runs and a 15 min one keeps 30 s.
+pub fn before(deadline: SystemTime) -> impl Fn() -> bool + Sync {
+    let left = move |now: SystemTime| deadline.duration_since(now).unwrap_or_default();
+    let margin =
+        (left(SystemTime::now()) / 4).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    move || left(SystemTime::now()) > margin
+}
+
+/// One invocation: the run, its metrics (a CloudWatch outage is logged, not
+/// fatal: the purge has happened, and the missing metric alarms on its own),
+/// and the report.
+pub async fn handle(
+    container: &Container,
+    metrics_client: &Metrics,
+    event: &CleanupEvent,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<CleanupReport, sqlx::Error> {
+    let settings = CleanupSettings {
+        batch_size: container.config.cleanup_batch_size,
+        grace_period: container.config.grace_period,
+        statement_timeout: container.config.pool.statement_timeout,
+        dry_run: event.dry_run(),
+    };
+    let report = run(&container.db, &container.policy, &settings, keep_going).await?;
+    if !report.dry_run
+        && let Err(e) = metrics_client.publish("cleanup", &metrics(&report)).await
+    {
+        tracing::error!(error = %e, "cleanup metrics not published");
+    }
+    tracing::info!(
+        purged = report.purged,
+        skipped = ?report.skipped,
+        overdue_remaining = report.overdue_remaining,
+        batches = report.batches,
+        stopped_early = report.stopped_early,
+        dry_run = report.dry_run,
+        duration_ms = report.duration_ms,
+        "cleanup finished"
+    );
+    Ok(report)
+}
+
 /// Soft-deleted users past the grace period that are still present.
 pub async fn overdue(db: &PgPool, grace_period: Duration) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
@@ -244,4 +336,35 @@ pub async fn overdue(db: &PgPool, grace_period: Duration) -> Result<i64, sqlx::E
     .bind(grace_period.as_secs_f64())
     .fetch_one(db)
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_is_an_epoch_time_or_an_emulators_duration() {
+        let epoch = deadline(1_800_000_000_000);
+        assert_eq!(
+            epoch,
+            SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000)
+        );
+        let emulated = deadline(600_000).duration_since(SystemTime::now()).unwrap();
+        assert!(emulated > Duration::from_secs(590) && emulated <= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn batches_start_only_with_time_in_hand() {
+        let now = SystemTime::now();
+        assert!(
+            before(now + Duration::from_secs(3))(),
+            "a 3 s invocation runs"
+        );
+        assert!(before(now + Duration::from_secs(900))());
+        assert!(
+            !before(now + Duration::from_millis(900))(),
+            "under the 1 s floor"
+        );
+        assert!(!before(now - Duration::from_secs(1))(), "past the deadline");
+    }
 }

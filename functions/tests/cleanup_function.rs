@@ -1,0 +1,192 @@
+//! The cleanup function's handler, driven by the EventBridge events in
+//! `events/cleanup/`, with its metrics read back from moto's CloudWatch.
+
+mod common;
+
+use aws_sdk_cloudwatch::types::{DimensionFilter, Statistic};
+use erasure::aws::metrics::{Metrics, NAMESPACE};
+use erasure::aws::secrets::Secrets;
+use erasure::config::Config;
+use erasure::container::Container;
+use erasure::jobs::cleanup::{self, CleanupEvent};
+use erasure::store::migrations::MIGRATOR;
+use erasure::store::seed::{SeedSpec, seed};
+use erasure_policy::Policy;
+use sqlx::PgPool;
+
+const SCHEDULED: &str = include_str!("../../events/cleanup/scheduled.json");
+const DRY_RUN: &str = include_str!("../../events/cleanup/dry-run.json");
+
+async fn container(db: PgPool) -> Container {
+    let sdk = common::moto().await;
+    // The pool is the test's; the rest of the configuration is the defaults.
+    let config =
+        Config::from_lookup(|k| (k == "DATABASE_URL").then(|| "postgres://unused".into())).unwrap();
+    Container {
+        config,
+        secrets: Secrets::new(&sdk),
+        sdk,
+        db,
+        policy: Policy::embedded(),
+    }
+}
+
+async fn expired_count(db: &PgPool) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(*) FROM profiles WHERE deleted_at < now() - interval '30 days'",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+#[test]
+fn the_events_parse_and_say_whether_to_dry_run() {
+    let scheduled: CleanupEvent = serde_json::from_str(SCHEDULED).unwrap();
+    let dry: CleanupEvent = serde_json::from_str(DRY_RUN).unwrap();
+    assert!(!scheduled.dry_run());
+    assert!(dry.dry_run());
+    let direct: CleanupEvent = serde_json::from_str(r#"{"dryRun": true}"#).unwrap();
+    assert!(direct.dry_run());
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_scheduled_event_purges_and_publishes_its_metrics(db: PgPool) {
+    seed(
+        &db,
+        &SeedSpec {
+            users: 20,
+            expired: 6,
+            soft_deleted: 2,
+            heavy_users: 0,
+            very_heavy_users: 0,
+            ..SeedSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let c = container(db.clone()).await;
+    let metrics = Metrics::new(&c.sdk);
+    let event: CleanupEvent = serde_json::from_str(SCHEDULED).unwrap();
+    let report = cleanup::handle(&c, &metrics, &event, &|| true)
+        .await
+        .unwrap();
+    assert_eq!(report.purged, 6);
+    assert_eq!(report.overdue_remaining, 0);
+    assert_eq!(expired_count(&db).await, 0);
+
+    let cloudwatch = aws_sdk_cloudwatch::Client::new(&c.sdk);
+    let listed = cloudwatch
+        .list_metrics()
+        .namespace(NAMESPACE)
+        .dimensions(
+            DimensionFilter::builder()
+                .name("Function")
+                .value("cleanup")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = listed
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    for expected in [
+        "CleanupDuration",
+        "CleanupStoppedEarly",
+        "OverdueUsers",
+        "PurgedUsers",
+        "SkippedUsers",
+    ] {
+        assert!(
+            names.iter().any(|n| n == expected),
+            "{expected} missing from {names:?}"
+        );
+    }
+    let now = std::time::SystemTime::now();
+    let stats = cloudwatch
+        .get_metric_statistics()
+        .namespace(NAMESPACE)
+        .metric_name("PurgedUsers")
+        .dimensions(
+            aws_sdk_cloudwatch::types::Dimension::builder()
+                .name("Function")
+                .value("cleanup")
+                .build(),
+        )
+        .start_time((now - std::time::Duration::from_secs(3600)).into())
+        .end_time((now + std::time::Duration::from_secs(60)).into())
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .unwrap();
+    let max = stats
+        .datapoints()
+        .iter()
+        .filter_map(|d| d.maximum())
+        .fold(0.0, f64::max);
+    assert!(
+        max >= 6.0,
+        "PurgedUsers in CloudWatch: {:?}",
+        stats.datapoints()
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_dry_run_event_changes_nothing(db: PgPool) {
+    seed(
+        &db,
+        &SeedSpec {
+            users: 10,
+            expired: 3,
+            soft_deleted: 1,
+            heavy_users: 0,
+            very_heavy_users: 0,
+            ..SeedSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let c = container(db.clone()).await;
+    let event: CleanupEvent = serde_json::from_str(DRY_RUN).unwrap();
+    let report = cleanup::handle(&c, &Metrics::new(&c.sdk), &event, &|| true)
+        .await
+        .unwrap();
+    assert!(report.dry_run);
+    assert_eq!(report.purged, 3);
+    assert_eq!(expired_count(&db).await, 3);
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_cloudwatch_outage_does_not_undo_or_fail_the_purge(db: PgPool) {
+    seed(
+        &db,
+        &SeedSpec {
+            users: 10,
+            expired: 2,
+            soft_deleted: 1,
+            heavy_users: 0,
+            very_heavy_users: 0,
+            ..SeedSpec::default()
+        },
+    )
+    .await
+    .unwrap();
+    let c = container(db.clone()).await;
+    let down = c
+        .sdk
+        .to_builder()
+        .endpoint_url("http://127.0.0.1:9")
+        .build();
+    let event: CleanupEvent = serde_json::from_str(SCHEDULED).unwrap();
+    let report = cleanup::handle(&c, &Metrics::new(&down), &event, &|| true)
+        .await
+        .unwrap();
+    assert_eq!(report.purged, 2);
+    assert_eq!(expired_count(&db).await, 0);
+}
