@@ -1,4 +1,6 @@
 //! Helpers shared by the integration tests that need the local stack's moto.
+// Each test binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use aws_config::SdkConfig;
 use erasure::aws::sdk;
