@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt bench-policy
+.PHONY: run test stop seed lint fmt bench-policy bench-cleanup
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -25,6 +25,11 @@ seed:
 ## bench-policy: the policy's costs side by side (wasm vs native, encodings, engine start)
 bench-policy:
 	cargo bench -p erasure-policy --bench policy
+
+## bench-cleanup: purge throughput against raw SQL and a per-row loop (BENCH_USERS=100000)
+bench-cleanup:
+	infra/local/up.sh
+	$(STACK) && cargo bench -p erasure-functions --bench cleanup
 
 ## lint: formatting and clippy, warnings denied
 lint:

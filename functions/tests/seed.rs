@@ -216,6 +216,11 @@ async fn an_impossible_spec_is_refused_before_writing(db: PgPool) {
         ..SeedSpec::default()
     };
     assert!(matches!(seed(&db, &spec).await, Err(SeedError::Spec(_))));
+    let spec = SeedSpec {
+        ordinary_orders: (5, 2),
+        ..SeedSpec::default()
+    };
+    assert!(matches!(seed(&db, &spec).await, Err(SeedError::Spec(_))));
     let profiles: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles")
         .fetch_one(&db)
         .await

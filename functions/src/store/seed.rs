@@ -36,6 +36,9 @@ pub struct SeedSpec {
     pub shared_addresses: usize,
     /// Share of live users' orders in an active status (0.0 to 1.0).
     pub active_order_share: f64,
+    /// Orders of an ordinary user, at least and at most (about 2.5 related
+    /// rows each, with dispatches and uploads).
+    pub ordinary_orders: (usize, usize),
     /// Users written per transaction.
     pub chunk_size: usize,
     /// The same seed and spec give the same data (ids and emails included).
@@ -53,6 +56,7 @@ impl Default for SeedSpec {
             grace_period_days: 30,
             shared_addresses: 10,
             active_order_share: 0.2,
+            ordinary_orders: (1, 4),
             chunk_size: 2_000,
             rng_seed: 42,
         }
@@ -88,6 +92,11 @@ pub enum SeedError {
 pub async fn seed(db: &PgPool, spec: &SeedSpec) -> Result<Seeded, SeedError> {
     if spec.soft_deleted + spec.expired > spec.users {
         return Err(SeedError::Spec("soft_deleted + expired exceeds users"));
+    }
+    if spec.ordinary_orders.0 > spec.ordinary_orders.1 {
+        return Err(SeedError::Spec(
+            "ordinary_orders must be (least, most) with least <= most",
+        ));
     }
     if spec.grace_period_days < 2 {
         // Users are deleted at least a day inside, and a day past, the period.
@@ -536,7 +545,10 @@ impl<'a> Generator<'a> {
 
     fn orders_for(&mut self, load: Load) -> usize {
         match load {
-            Load::Ordinary => self.rng.random_range(1..=4),
+            Load::Ordinary => {
+                let (least, most) = self.spec.ordinary_orders;
+                self.rng.random_range(least..=most)
+            }
             Load::Heavy => self.rng.random_range(50..=70),
             Load::VeryHeavy => self.rng.random_range(500..=600),
         }

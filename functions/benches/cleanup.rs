@@ -1,0 +1,244 @@
+//! `make bench-cleanup`: purge throughput (users per second) of the scheduled
+//! cleanup, side by side in one run with
+//!   (a) a hand-written set-based SQL lower bound (no policy, no audit), and
+//!   (b) the per-row loop the source app's documentation proposes.
+//!
+//! BENCH_USERS expired users (default 100,000), each with about ten related
+//! rows, are generated once into a template database; each contender purges
+//! its own copy (CREATE DATABASE … TEMPLATE). The per-row loop runs on the
+//! first BENCH_LOOP_USERS (default 2,000) only, and its rate is reported.
+//! Needs the owner's DATABASE_URL (`source .local/stack.env`).
+
+use std::str::FromStr;
+use std::time::{Duration, Instant};
+
+use erasure::jobs::cleanup::{self, CleanupSettings};
+use erasure::store::migrations::MIGRATOR;
+use erasure::store::seed::{SeedSpec, seed};
+use erasure_policy::Policy;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{Connection, PgConnection, PgPool};
+use uuid::Uuid;
+
+const TEMPLATE: &str = "erasure_bench_template";
+const GRACE: Duration = Duration::from_secs(30 * 86_400);
+
+fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+async fn admin() -> (PgConnectOptions, PgConnection) {
+    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL: source .local/stack.env first");
+    let options = PgConnectOptions::from_str(&url).unwrap();
+    let conn = PgConnection::connect_with(&options.clone().database("postgres"))
+        .await
+        .unwrap();
+    (options, conn)
+}
+
+async fn recreate(admin: &mut PgConnection, name: &str, template: Option<&str>) {
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    // A closed pool's sessions may linger a moment; a template must have none.
+    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+        .bind(template)
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+    let from = template
+        .map(|t| format!(" TEMPLATE {t}"))
+        .unwrap_or_default();
+    sqlx::query(&format!("CREATE DATABASE {name}{from}"))
+        .execute(&mut *admin)
+        .await
+        .unwrap();
+}
+
+async fn pool(options: &PgConnectOptions, name: &str) -> PgPool {
+    PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with(options.clone().database(name))
+        .await
+        .unwrap()
+}
+
+async fn expired(db: &PgPool) -> Vec<Uuid> {
+    sqlx::query_scalar("SELECT id FROM profiles WHERE deleted_at < now() - interval '30 days' ORDER BY deleted_at, id")
+        .fetch_all(db)
+        .await
+        .unwrap()
+}
+
+/// The lower bound: every expired user at once, by hand, in one transaction.
+async fn raw_sql(db: &PgPool) {
+    let mut tx = db.begin().await.unwrap();
+    sqlx::raw_sql(
+        "CREATE TEMP TABLE doomed ON COMMIT DROP AS
+             SELECT id FROM profiles WHERE deleted_at < now() - interval '30 days';
+         CREATE TEMP TABLE their_addresses ON COMMIT DROP AS
+             SELECT a.id FROM addresses a JOIN doomed d ON a.created_by = d.id;
+         DELETE FROM dispatches WHERE driver_id IN (SELECT id FROM doomed) OR user_id IN (SELECT id FROM doomed);
+         UPDATE file_uploads SET user_id = NULL WHERE user_id IN (SELECT id FROM doomed);
+         UPDATE job_applications SET profile_id = NULL WHERE profile_id IN (SELECT id FROM doomed);
+         UPDATE addresses SET created_by = NULL WHERE created_by IN (SELECT id FROM doomed);
+         DELETE FROM profiles WHERE id IN (SELECT id FROM doomed);
+         DELETE FROM addresses a USING their_addresses t
+          WHERE a.id = t.id
+            AND NOT EXISTS (SELECT 1 FROM user_addresses x WHERE x.address_id = a.id)
+            AND NOT EXISTS (SELECT 1 FROM catering_requests x WHERE x.pickup_address_id = a.id)
+            AND NOT EXISTS (SELECT 1 FROM catering_requests x WHERE x.delivery_address_id = a.id)
+            AND NOT EXISTS (SELECT 1 FROM on_demand_orders x WHERE x.pickup_address_id = a.id)
+            AND NOT EXISTS (SELECT 1 FROM on_demand_orders x WHERE x.delivery_address_id = a.id);",
+    )
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// The source app's proposal: one user at a time, one statement per table
+/// (each index-friendly, so the comparison is about per-row against set-based).
+async fn per_row_loop(db: &PgPool, users: &[Uuid]) {
+    for user in users {
+        let mut tx = db.begin().await.unwrap();
+        let created: Vec<Uuid> =
+            sqlx::query_scalar("SELECT id FROM addresses WHERE created_by = $1")
+                .bind(user)
+                .fetch_all(&mut *tx)
+                .await
+                .unwrap();
+        for sql in [
+            "DELETE FROM dispatches WHERE driver_id = $1",
+            "DELETE FROM dispatches WHERE user_id = $1",
+            "UPDATE file_uploads SET user_id = NULL WHERE user_id = $1",
+            "UPDATE job_applications SET profile_id = NULL WHERE profile_id = $1",
+            "UPDATE addresses SET created_by = NULL WHERE created_by = $1",
+            "DELETE FROM profiles WHERE id = $1",
+        ] {
+            sqlx::query(sql).bind(user).execute(&mut *tx).await.unwrap();
+        }
+        sqlx::query(
+            "DELETE FROM addresses a WHERE a.id = ANY($1)
+               AND NOT EXISTS (SELECT 1 FROM user_addresses x WHERE x.address_id = a.id)
+               AND NOT EXISTS (SELECT 1 FROM catering_requests x WHERE x.pickup_address_id = a.id)
+               AND NOT EXISTS (SELECT 1 FROM catering_requests x WHERE x.delivery_address_id = a.id)
+               AND NOT EXISTS (SELECT 1 FROM on_demand_orders x WHERE x.pickup_address_id = a.id)
+               AND NOT EXISTS (SELECT 1 FROM on_demand_orders x WHERE x.delivery_address_id = a.id)",
+        )
+        .bind(&created)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+    }
+}
+
+fn rate(users: usize, took: Duration) -> f64 {
+    users as f64 / took.as_secs_f64()
+}
+
+#[tokio::main]
+async fn main() {
+    let users = env_number("BENCH_USERS", 100_000);
+    let loop_users = env_number("BENCH_LOOP_USERS", 2_000).min(users);
+    let (options, mut admin) = admin().await;
+
+    println!("generating {users} expired users into {TEMPLATE} …");
+    let started = Instant::now();
+    recreate(&mut admin, TEMPLATE, None).await;
+    let template = pool(&options, TEMPLATE).await;
+    MIGRATOR.run(&template).await.unwrap();
+    let spec = SeedSpec {
+        users,
+        heavy_users: 0,
+        very_heavy_users: 0,
+        soft_deleted: 0,
+        expired: users,
+        shared_addresses: 100,
+        ordinary_orders: (5, 6),
+        chunk_size: 5_000,
+        ..SeedSpec::default()
+    };
+    let seeded = seed(&template, &spec).await.unwrap();
+    let related: usize = seeded
+        .rows
+        .iter()
+        .filter(|(t, _)| **t != "profiles")
+        .map(|(_, n)| n)
+        .sum();
+    sqlx::query("VACUUM ANALYZE")
+        .execute(&template)
+        .await
+        .unwrap();
+    template.close().await;
+    println!(
+        "  {:.1} related rows per user on average; generated in {:.0?}",
+        related as f64 / users as f64,
+        started.elapsed()
+    );
+
+    let copy = "erasure_bench_run";
+    let policy = Policy::embedded();
+
+    recreate(&mut admin, copy, Some(TEMPLATE)).await;
+    let db = pool(&options, copy).await;
+    let settings = CleanupSettings {
+        batch_size: 1_000,
+        grace_period: GRACE,
+        statement_timeout: Duration::from_secs(60),
+        dry_run: false,
+    };
+    let started = Instant::now();
+    let report = cleanup::run(&db, &policy, &settings, &|| true)
+        .await
+        .unwrap();
+    let service = started.elapsed();
+    assert_eq!(report.purged as usize, users, "{report:?}");
+    db.close().await;
+
+    recreate(&mut admin, copy, Some(TEMPLATE)).await;
+    let db = pool(&options, copy).await;
+    let started = Instant::now();
+    raw_sql(&db).await;
+    let raw = started.elapsed();
+    assert!(expired(&db).await.is_empty());
+    db.close().await;
+
+    recreate(&mut admin, copy, Some(TEMPLATE)).await;
+    let db = pool(&options, copy).await;
+    let some: Vec<Uuid> = expired(&db).await.into_iter().take(loop_users).collect();
+    let started = Instant::now();
+    per_row_loop(&db, &some).await;
+    let looped = started.elapsed();
+    db.close().await;
+    sqlx::query(&format!("DROP DATABASE {copy} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    let (s, r, l) = (
+        rate(users, service),
+        rate(users, raw),
+        rate(loop_users, looped),
+    );
+    println!("purge throughput, users per second");
+    println!(
+        "  raw set-based SQL (lower bound, no policy or audit) {r:>10.0}   ({users} users in {raw:.2?})"
+    );
+    println!(
+        "  erasure cleanup (policy, plan, audit per user)     {s:>10.0}   ({users} users in {service:.2?})"
+    );
+    println!(
+        "  per-row loop (source app's proposal)               {l:>10.0}   ({loop_users} users in {looped:.2?})"
+    );
+    println!("  cleanup / raw SQL: {:.2}   (goal: at least 0.5)", s / r);
+    println!(
+        "  cleanup / per-row loop: {:.0}x   (goal: at least 50x)",
+        s / l
+    );
+}
