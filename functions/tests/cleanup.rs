@@ -1,20 +1,19 @@
 //! The scheduled cleanup on a real PostgreSQL.
 
-use std::sync::LazyLock;
+mod common;
+
+use common::POLICY;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use erasure::domain::plan::PLAN;
 use erasure::jobs::cleanup::{self, CleanupReport, CleanupSettings};
 use erasure::store::audit::{self, ChainReport};
-use erasure::store::deletion::{self, Deps, Origin};
+use erasure::store::deletion::{self, Origin};
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::seed::{SeedSpec, Seeded, seed};
-use erasure_policy::Policy;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-static POLICY: LazyLock<Policy> = LazyLock::new(Policy::embedded);
 
 fn settings() -> CleanupSettings {
     CleanupSettings {
@@ -214,13 +213,7 @@ async fn restores_racing_the_cleanup_never_leave_half_a_user(db: PgPool) {
     let deps_db = db.clone();
     let expired = s.expired.clone();
     let restores = tokio::spawn(async move {
-        let deps = Deps {
-            db: &deps_db,
-            policy: &POLICY,
-            grace_period: Duration::from_secs(30 * 86_400),
-            transaction_timeout: Duration::from_secs(10),
-            lock_timeout: Duration::from_secs(5),
-        };
+        let deps = common::deps(&deps_db);
         let mut codes = Vec::new();
         for user in expired {
             let result = deletion::restore(&deps, admin, user, &Origin::default()).await;

@@ -2,27 +2,17 @@
 //! on a real PostgreSQL: the source app's scenarios, the order of its checks,
 //! the audit row of every attempt, and what concurrency and failures do.
 
-use std::sync::LazyLock;
+mod common;
+
 use std::time::Duration;
 
+use common::deps;
 use erasure::store::audit::{self, ChainReport};
 use erasure::store::deletion::{self, DeletionError, Deps, Origin};
 use erasure::store::migrations::MIGRATOR;
 use erasure_policy::{EMBEDDED_SHA256, Policy};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-static POLICY: LazyLock<Policy> = LazyLock::new(Policy::embedded);
-
-fn deps(db: &PgPool) -> Deps<'_> {
-    Deps {
-        db,
-        policy: &POLICY,
-        grace_period: Duration::from_secs(30 * 86_400),
-        transaction_timeout: Duration::from_secs(10),
-        lock_timeout: Duration::from_secs(2),
-    }
-}
 
 fn origin() -> Origin {
     Origin {

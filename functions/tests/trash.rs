@@ -1,28 +1,15 @@
 //! Listing the trash: who may, the filters, pagination and the days left.
 
-use std::sync::LazyLock;
-use std::time::Duration;
+mod common;
 
 use chrono::{DateTime, Utc};
+use common::deps;
 use erasure::domain::UserType;
-use erasure::store::deletion::{Deps, Origin};
+use erasure::store::deletion::Origin;
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::trash::{self, Filter, Page};
-use erasure_policy::Policy;
 use sqlx::PgPool;
 use uuid::Uuid;
-
-static POLICY: LazyLock<Policy> = LazyLock::new(Policy::embedded);
-
-fn deps(db: &PgPool) -> Deps<'_> {
-    Deps {
-        db,
-        policy: &POLICY,
-        grace_period: Duration::from_secs(30 * 86_400),
-        transaction_timeout: Duration::from_secs(10),
-        lock_timeout: Duration::from_secs(2),
-    }
-}
 
 async fn user(db: &PgPool, email: &str, name: &str, user_type: &str) -> Uuid {
     sqlx::query_scalar("INSERT INTO profiles (email, name, type) VALUES ($1, $2, $3) RETURNING id")

@@ -1,9 +1,29 @@
-//! Helpers shared by the integration tests that need the local stack's moto.
+//! Helpers shared by the integration tests: moto, and the deletion flow's dependencies.
 // Each test binary compiles this module and uses only part of it.
 #![allow(dead_code)]
 
+use std::sync::LazyLock;
+use std::time::Duration;
+
 use aws_config::SdkConfig;
 use erasure::aws::sdk;
+use erasure::store::deletion::Deps;
+use erasure_policy::Policy;
+use sqlx::PgPool;
+
+/// The real policy module, loaded once per test binary as a container does.
+pub static POLICY: LazyLock<Policy> = LazyLock::new(Policy::embedded);
+
+/// What the deletion flow needs, with the production bounds.
+pub fn deps(db: &PgPool) -> Deps<'_> {
+    Deps {
+        db,
+        policy: &POLICY,
+        grace_period: Duration::from_secs(30 * 86_400),
+        transaction_timeout: Duration::from_secs(10),
+        lock_timeout: Duration::from_secs(2),
+    }
+}
 
 /// The SDK configuration pointed at moto, as the local stack exports it.
 pub async fn moto() -> SdkConfig {
