@@ -1,3 +1,4 @@
 //! The scheduled and on-demand jobs.
 
 pub mod cleanup;
+pub mod integrity;
