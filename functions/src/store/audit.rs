@@ -105,31 +105,8 @@ pub struct Appended {
 /// Appends `entry` in the caller's transaction (so it commits, or not, with
 /// what it records). The chain lock is held from here until that commit.
 pub async fn append(db: &mut PgConnection, entry: &AuditEntry) -> Result<Appended, sqlx::Error> {
-    let (seq, row_hash) = sqlx::query_as(
-        "INSERT INTO deletion_audit
-             (action, outcome, actor_id, actor_role, target_id, target_role, reason, error_code,
-              source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::inet, $10, $11, $12, $13, $14, $15)
-         RETURNING seq, row_hash",
-    )
-    .bind(entry.action.as_str())
-    .bind(entry.outcome.as_str())
-    .bind(entry.actor_id)
-    .bind(&entry.actor_role)
-    .bind(entry.target_id)
-    .bind(&entry.target_role)
-    .bind(&entry.reason)
-    .bind(&entry.error_code)
-    .bind(entry.source_ip.map(|ip| ip.to_string()))
-    .bind(&entry.user_agent)
-    .bind(&entry.request_id)
-    .bind(entry.duration_ms)
-    .bind(Json(&entry.rows_affected))
-    .bind(&entry.policy_digest)
-    .bind(&entry.policy_rule)
-    .fetch_one(db)
-    .await?;
-    Ok(Appended { seq, row_hash })
+    let mut appended = insert(db, std::slice::from_ref(entry)).await?;
+    Ok(appended.remove(0))
 }
 
 /// Appends `entries` in one statement (a batch job's one row per user); the
@@ -141,21 +118,31 @@ pub async fn append_many(
     if entries.is_empty() {
         return Ok(0);
     }
+    Ok(insert(db, entries).await?.len() as u64)
+}
+
+/// The one INSERT behind both: columns as arrays, rows in the given order.
+async fn insert(
+    db: &mut PgConnection,
+    entries: &[AuditEntry],
+) -> Result<Vec<Appended>, sqlx::Error> {
     let column = |f: &dyn Fn(&AuditEntry) -> Option<String>| -> Vec<Option<String>> {
         entries.iter().map(f).collect()
     };
     let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
         entries.iter().map(f).collect()
     };
-    sqlx::query(
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
         "INSERT INTO deletion_audit
              (action, outcome, actor_id, actor_role, target_id, target_role, reason, error_code,
               source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule)
-         SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr FROM UNNEST($1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
-                              $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
-                              $13::jsonb[], $14::text[], $15::text[])
+         SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr FROM UNNEST(
+                    $1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
+                    $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
+                    $13::jsonb[], $14::text[], $15::text[])
                 WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, n)
-          ORDER BY n",
+          ORDER BY n
+         RETURNING seq, row_hash",
     )
     .bind(column(&|e| Some(e.action.as_str().to_owned())))
     .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
@@ -172,9 +159,12 @@ pub async fn append_many(
     .bind(entries.iter().map(|e| Json(&e.rows_affected)).collect::<Vec<_>>())
     .bind(column(&|e| e.policy_digest.clone()))
     .bind(column(&|e| e.policy_rule.clone()))
-    .execute(db)
-    .await
-    .map(|done| done.rows_affected())
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, row_hash)| Appended { seq, row_hash })
+        .collect())
 }
 
 /// Where the chain is broken, by the position (seq) at which it shows.
