@@ -88,7 +88,10 @@ start_postgres() {
     "$bin/psql" -q "$admin_url" -c "CREATE DATABASE erasure" >/dev/null
 }
 
-if [ -n "${DATABASE_URL:-}" ]; then
+# A DATABASE_URL naming this stack's own cluster (exported by .local/stack.env)
+# is not an external database: the cluster is (re)started all the same.
+own_url="postgres://postgres:$(password postgres)@127.0.0.1:$PG_PORT/erasure"
+if [ -n "${DATABASE_URL:-}" ] && [ "$DATABASE_URL" != "$own_url" ]; then
   log "using the database in DATABASE_URL"
 else
   start_postgres
