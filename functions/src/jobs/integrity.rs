@@ -11,6 +11,7 @@ use sqlx::PgPool;
 
 use crate::domain::UserType;
 use crate::domain::plan::{Entry, PROFILES};
+use crate::jobs::cleanup;
 use crate::store::audit::{self, ChainReport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -124,12 +125,7 @@ pub async fn audit(
     );
 
     // Retention: soft-deleted past the grace period and still here.
-    let n = count(
-        db,
-        "SELECT count(*) FROM profiles WHERE deleted_at < now() - make_interval(secs => $1)",
-        Some(settings.grace_period.as_secs_f64()),
-    )
-    .await?;
+    let n = cleanup::overdue(db, settings.grace_period).await?;
     report.record(
         "overdue_users",
         Severity::Warning,
