@@ -217,15 +217,16 @@ impl Config {
     }
 }
 
-struct Env<'a>(&'a dyn Fn(&str) -> Option<String>);
+/// Named lookups with typed, self-explaining errors.
+pub(crate) struct Env<'a>(pub(crate) &'a dyn Fn(&str) -> Option<String>);
 
 impl Env<'_> {
     /// The variable's value; empty counts as unset (as SAM renders an empty parameter).
-    fn text(&self, name: &str) -> Option<String> {
+    pub(crate) fn text(&self, name: &str) -> Option<String> {
         (self.0)(name).filter(|v| !v.trim().is_empty())
     }
 
-    fn parsed<T: FromStr>(
+    pub(crate) fn parsed<T: FromStr>(
         &self,
         name: &'static str,
         expected: &'static str,
@@ -241,7 +242,7 @@ impl Env<'_> {
             .transpose()
     }
 
-    fn millis(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
+    pub(crate) fn millis(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {
         Ok(self
             .parsed::<u64>(name, "a number of milliseconds")?
             .map(Duration::from_millis))

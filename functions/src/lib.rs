@@ -8,5 +8,6 @@ pub mod config;
 pub mod container;
 pub mod domain;
 pub mod health;
+pub mod http;
 pub mod jobs;
 pub mod store;

@@ -2,3 +2,4 @@
 //! the database by the request's transaction, never taken from the token.)
 
 pub mod jwt;
+pub mod keys;

@@ -1,0 +1,193 @@
+//! What an HTTP function holds for its lifetime, and the steps every request
+//! takes before and after the store acts: authenticate, rate limit,
+//! Idempotency-Key.
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::config::HttpConfig;
+use super::idempotency::{self, Claim, Stored};
+use super::problem::Problem;
+use super::rate_limit::{self, Bucket, Verdict};
+use super::routes::Route;
+use crate::auth::jwt::Verifier;
+use crate::auth::keys::{self, VerifierError};
+use crate::container::Container;
+use crate::store::deletion::{DeletionError, Deps};
+
+pub struct App {
+    pub container: Container,
+    pub http: HttpConfig,
+    pub verifier: Verifier,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppInitError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Verifier(#[from] VerifierError),
+}
+
+/// The header a replayed response carries.
+pub const REPLAYED: &str = "idempotent-replayed";
+
+impl App {
+    pub async fn init(container: Container, http: HttpConfig) -> Result<App, AppInitError> {
+        let verifier = keys::verifier(&http, &container.secrets).await?;
+        Ok(App {
+            container,
+            http,
+            verifier,
+        })
+    }
+
+    pub fn deps(&self) -> Deps<'_> {
+        Deps {
+            db: &self.container.db,
+            policy: &self.container.policy,
+            grace_period: self.container.config.grace_period,
+            transaction_timeout: self.http.transaction_timeout,
+            lock_timeout: self.http.lock_timeout,
+        }
+    }
+
+    /// The actor named by a valid bearer token, or 401.
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Uuid, Problem> {
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .map(|v| v.to_str().unwrap_or(""));
+        self.verifier.actor(authorization).map_err(|e| {
+            Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string())
+        })
+    }
+
+    /// Counts the request against the actor's limit for the route, or 429.
+    pub async fn admit(&self, actor: Uuid, route: Route) -> Result<(), Problem> {
+        let (bucket, per_minute) = if route.mutates() {
+            (Bucket::Mutations, self.http.mutations_per_minute)
+        } else {
+            (Bucket::Listings, self.http.listings_per_minute)
+        };
+        match rate_limit::check(&self.container.db, actor, bucket, per_minute).await {
+            Ok(Verdict::Allowed) => Ok(()),
+            Ok(Verdict::Limited { retry_after }) => {
+                tracing::warn!(%actor, ?route, "rate limited");
+                Err(Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    format!("at most {per_minute} of these requests a minute"),
+                )
+                .retry_after(retry_after.as_secs_f64().ceil() as u64))
+            }
+            Err(e) => Err(db_problem(e)),
+        }
+    }
+
+    /// Runs a mutation once per Idempotency-Key: a retry with the same key
+    /// and request gets the first answer; a failure worth retrying (timeout,
+    /// unavailable) frees the key for the retry.
+    pub async fn once<T: Serialize>(
+        &self,
+        actor: Uuid,
+        idempotency: Option<(String, String)>,
+        act: impl Future<Output = Result<T, DeletionError>>,
+    ) -> Response {
+        let Some((key, fingerprint)) = idempotency else {
+            return answer(act.await);
+        };
+        let db = &self.container.db;
+        match idempotency::claim(db, actor, &key, &fingerprint).await {
+            Err(e) => return db_problem(e).into_response(),
+            Ok(Claim::Replay(stored)) => return replay(stored),
+            Ok(Claim::Mismatch) => {
+                return Problem::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "IDEMPOTENCY_KEY_REUSED",
+                    "this Idempotency-Key was used for a different request",
+                )
+                .into_response();
+            }
+            Ok(Claim::InProgress) => {
+                return Problem::new(
+                    StatusCode::CONFLICT,
+                    "IDEMPOTENCY_KEY_IN_USE",
+                    "a request with this Idempotency-Key is still running",
+                )
+                .retry_after(1)
+                .into_response();
+            }
+            Ok(Claim::Claimed) => {}
+        }
+        let response = answer(act.await);
+        let status = response.status();
+        let kept = if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+            idempotency::release(db, actor, &key).await
+        } else {
+            let (parts, body) = response.into_parts();
+            let bytes = axum::body::to_bytes(body, usize::MAX)
+                .await
+                .expect("an in-memory body");
+            let stored = Stored {
+                status: status.as_u16(),
+                body: String::from_utf8_lossy(&bytes).into_owned(),
+            };
+            let kept = idempotency::complete(db, actor, &key, &stored).await;
+            let response = Response::from_parts(parts, axum::body::Body::from(bytes));
+            if let Err(e) = kept {
+                // The act committed; only its replay is lost. Answer it.
+                tracing::error!(error = %e, "could not store the response for an Idempotency-Key");
+            }
+            return response;
+        };
+        if let Err(e) = kept {
+            tracing::error!(error = %e, "could not release an Idempotency-Key");
+        }
+        response
+    }
+}
+
+/// The response to what the store did: 200 with the result, or the problem.
+pub fn answer<T: Serialize>(result: Result<T, DeletionError>) -> Response {
+    match result {
+        Ok(value) => (StatusCode::OK, axum::Json(value)).into_response(),
+        Err(e) => problem(&e).into_response(),
+    }
+}
+
+fn replay(stored: Stored) -> Response {
+    let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
+    let content_type = if status.is_success() {
+        "application/json"
+    } else {
+        super::problem::CONTENT_TYPE
+    };
+    (
+        status,
+        [
+            (header::CONTENT_TYPE, HeaderValue::from_static(content_type)),
+            (
+                header::HeaderName::from_static(REPLAYED),
+                HeaderValue::from_static("true"),
+            ),
+        ],
+        stored.body,
+    )
+        .into_response()
+}
+
+/// The problem for a failure of the request's bookkeeping (rate limit,
+/// Idempotency-Key), mapped like any database failure.
+fn db_problem(e: sqlx::Error) -> Problem {
+    problem(&DeletionError::from(e))
+}
+
+fn problem(e: &DeletionError) -> Problem {
+    if matches!(e, DeletionError::Internal(_)) {
+        // A 500 is a bug: keep the whole chain.
+        tracing::error!(error = ?e, "unexpected failure");
+    }
+    Problem::from(e)
+}

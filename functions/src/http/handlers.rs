@@ -1,0 +1,140 @@
+//! The four handlers. Each parses the request into a typed command, checks
+//! who is asking, and hands over to the store; the order of checks is the
+//! source app's: the id (400), the token (401), then the rate limit (429),
+//! the body (400), and the store's policy, lookup and act.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use lambda_http::request::RequestContext;
+use uuid::Uuid;
+
+use super::app::{App, answer};
+use super::idempotency;
+use super::problem::Problem;
+use super::request::{self, MAX_BODY_BYTES};
+use super::routes::Route;
+use crate::store::deletion::{self, DeletionError, Deps, Origin, Summary};
+use crate::store::trash;
+
+/// A mutation, as the caller asked for it.
+enum Command {
+    SoftDelete { reason: Option<String> },
+    Purge { reason: String },
+    Restore,
+}
+
+impl Command {
+    async fn execute(
+        self,
+        deps: &Deps<'_>,
+        actor: Uuid,
+        target: Uuid,
+        origin: &Origin,
+    ) -> Result<Summary, DeletionError> {
+        match self {
+            Command::SoftDelete { reason } => {
+                deletion::soft_delete(deps, actor, target, reason, origin).await
+            }
+            Command::Purge { reason } => deletion::purge(deps, actor, target, reason, origin).await,
+            Command::Restore => deletion::restore(deps, actor, target, origin).await,
+        }
+    }
+}
+
+pub async fn soft_delete(app: State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
+    mutate(&app, &id, req, Route::SoftDelete, |body| {
+        Ok(Command::SoftDelete {
+            reason: request::soft_delete_reason(body)?,
+        })
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn purge(app: State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
+    mutate(&app, &id, req, Route::Purge, |body| {
+        Ok(Command::Purge {
+            reason: request::purge_reason(body)?,
+        })
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn restore(app: State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
+    mutate(&app, &id, req, Route::Restore, |body| {
+        request::no_fields(body).map(|()| Command::Restore)
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn list_deleted(
+    State(app): State<Arc<App>>,
+    RawQuery(query): RawQuery,
+    req: Request,
+) -> Response {
+    let (parts, _) = req.into_parts();
+    let listed = async {
+        let actor = app.authenticate(&parts.headers)?;
+        app.admit(actor, Route::ListDeleted).await?;
+        let (filter, page) = request::list_query(query.as_deref())?;
+        let origin = origin(&parts);
+        Ok::<_, Problem>(answer(
+            trash::list(&app.deps(), actor, &filter, page, &origin).await,
+        ))
+    };
+    listed.await.unwrap_or_else(IntoResponse::into_response)
+}
+
+async fn mutate(
+    app: &App,
+    raw_id: &str,
+    req: Request,
+    route: Route,
+    parse: impl FnOnce(&serde_json::Value) -> Result<Command, Problem>,
+) -> Result<Response, Problem> {
+    let target = request::user_id(raw_id)?;
+    let (parts, body) = req.into_parts();
+    let actor = app.authenticate(&parts.headers)?;
+    app.admit(actor, route).await?;
+    let origin = origin(&parts);
+    let idempotency_key = idempotency_key(&parts.headers)?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
+        .await
+        .map_err(|_| request::too_large())?;
+    let body = request::json(&bytes)?;
+    let command = parse(&body)?;
+    let idempotency = idempotency_key.map(|key| {
+        let fingerprint =
+            idempotency::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
+        (key, fingerprint)
+    });
+    let deps = app.deps();
+    Ok(app
+        .once(actor, idempotency, command.execute(&deps, actor, target, &origin))
+        .await)
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
+    headers
+        .get("idempotency-key")
+        .map(|raw| {
+            idempotency::parse_key(raw.as_bytes()).ok_or_else(|| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_IDEMPOTENCY_KEY",
+                    "an Idempotency-Key is 1 to 255 visible ASCII characters",
+                )
+            })
+        })
+        .transpose()
+}
+
+fn origin(parts: &Parts) -> Origin {
+    request::origin(&parts.headers, parts.extensions.get::<RequestContext>())
+}

@@ -1,0 +1,38 @@
+//! The HTTP functions: the route table, request parsing, problem+json, the
+//! rate limit, Idempotency-Key and metrics. The store does the work; this
+//! module turns API Gateway requests into its calls and its answers back.
+
+pub mod app;
+pub mod config;
+pub mod handlers;
+pub mod idempotency;
+pub mod problem;
+pub mod rate_limit;
+pub mod request;
+pub mod routes;
+pub mod telemetry;
+
+use std::sync::Arc;
+
+use crate::container::Container;
+use app::App;
+use config::HttpConfig;
+use routes::{Route, router};
+
+/// The whole life of one HTTP function's container: configuration, clients,
+/// the pool, the policy and the token keys once, then one request per
+/// invocation, metrics flushed after each.
+pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let metrics = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(crate::aws::metrics::NAMESPACE)
+        .with_dimension("Function", route.function())
+        .lambda_cold_start_metric(telemetry::COLD_START)
+        .with_lambda_request_id("RequestId")
+        .init()?;
+    telemetry::describe();
+    let container = Container::init().await?;
+    let app = App::init(container, HttpConfig::from_env()?).await?;
+    metrics_cloudwatch_embedded::lambda::service::run_http(metrics, router(Arc::new(app), &[route]))
+        .await
+}

@@ -1,0 +1,164 @@
+//! Errors as `application/problem+json` (RFC 9457), each with a stable `code`
+//! that callers may branch on.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use crate::store::deletion::DeletionError;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// Seconds a caller should wait before retrying a request the database could
+/// not serve (it restarts, fails over, or was busy).
+const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub detail: String,
+    pub retry_after_secs: Option<u64>,
+    /// Members beyond the standard ones, such as the active order counts.
+    pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem {
+            status,
+            code,
+            detail: detail.into(),
+            retry_after_secs: None,
+            extra: Map::new(),
+        }
+    }
+
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Problem {
+        Problem::new(StatusCode::BAD_REQUEST, code, detail)
+    }
+
+    pub fn retry_after(mut self, secs: u64) -> Problem {
+        self.retry_after_secs = Some(secs.max(1));
+        self
+    }
+
+    fn with(mut self, name: &str, value: impl Into<Value>) -> Problem {
+        self.extra.insert(name.to_owned(), value.into());
+        self
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        let mut body = json!({
+            "type": format!("urn:erasure:problem:{}", self.code.to_ascii_lowercase().replace('_', "-")),
+            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "status": self.status.as_u16(),
+            "code": self.code,
+            "detail": self.detail,
+        });
+        if let Value::Object(members) = &mut body {
+            members.extend(self.extra.clone());
+        }
+        body
+    }
+}
+
+/// Left on a problem response for the metrics: its code, and whether the
+/// policy refused.
+#[derive(Debug, Clone, Copy)]
+pub struct Answered {
+    pub code: &'static str,
+    pub policy_denial: bool,
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let answered = Answered {
+            code: self.code,
+            policy_denial: self.extra.contains_key("rule"),
+        };
+        let mut response = (self.status, self.body().to_string()).into_response();
+        response.extensions_mut().insert(answered);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+        if let Some(secs) = self.retry_after_secs {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<&DeletionError> for Problem {
+    fn from(e: &DeletionError) -> Problem {
+        let code = e.code();
+        match e {
+            DeletionError::UnknownActor => {
+                Problem::new(StatusCode::UNAUTHORIZED, code, "the token's subject is not a user")
+            }
+            DeletionError::Denied { code, rule } => {
+                let status = match *code {
+                    "ALREADY_DELETED" | "NOT_SOFT_DELETED" | "GRACE_PERIOD_EXPIRED" => {
+                        StatusCode::CONFLICT
+                    }
+                    _ => StatusCode::FORBIDDEN,
+                };
+                Problem::new(status, code, denial_detail(code)).with("rule", *rule)
+            }
+            DeletionError::PolicyUnavailable(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "the authorization policy is unavailable; nothing was changed",
+            ),
+            DeletionError::NotFound => Problem::new(StatusCode::NOT_FOUND, code, "no such user"),
+            DeletionError::ActiveOrders {
+                catering,
+                on_demand,
+            } => Problem::new(
+                StatusCode::CONFLICT,
+                code,
+                "the user has active orders; complete or cancel them first",
+            )
+            .with("activeCateringOrders", *catering)
+            .with("activeOnDemandOrders", *on_demand)
+            .with("totalActiveOrders", catering + on_demand),
+            DeletionError::Conflict => Problem::new(
+                StatusCode::CONFLICT,
+                code,
+                "another live user now has this user's email",
+            ),
+            DeletionError::ForeignKeyViolation => Problem::new(
+                StatusCode::CONFLICT,
+                code,
+                "a row the deletion plan does not cover still references the user",
+            ),
+            DeletionError::Timeout => Problem::new(
+                StatusCode::REQUEST_TIMEOUT,
+                code,
+                "the transaction did not finish in time and was rolled back",
+            ),
+            DeletionError::Unavailable(_) | DeletionError::Busy(_) => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "the database is unavailable; nothing was changed",
+            )
+            .retry_after(UNAVAILABLE_RETRY_AFTER_SECS),
+            DeletionError::Internal(_) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code,
+                "an unexpected error; nothing was changed",
+            ),
+        }
+    }
+}
+
+fn denial_detail(code: &str) -> &'static str {
+    match code {
+        "SUPER_ADMIN_PROTECTED" => "a SUPER_ADMIN cannot be deleted",
+        "SELF_DELETION" => "you cannot delete yourself",
+        "ALREADY_DELETED" => "the user is already deleted",
+        "NOT_SOFT_DELETED" => "the user is not deleted",
+        "GRACE_PERIOD_EXPIRED" => "the grace period has ended; the user can no longer be restored",
+        _ => "you may not do this",
+    }
+}

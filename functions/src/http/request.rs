@@ -1,0 +1,267 @@
+//! Turning what the caller sent into typed values, or a 400 that says what
+//! was wrong. Nothing here touches the database.
+
+use axum::http::{HeaderMap, StatusCode, header};
+use chrono::{DateTime, NaiveDate, Utc};
+use lambda_http::request::RequestContext;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use uuid::Uuid;
+
+use super::problem::Problem;
+use crate::domain::UserType;
+use crate::store::deletion::Origin;
+use crate::store::trash::{Filter, Page};
+
+/// Request bodies are small JSON objects; anything larger is refused unread.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+/// Longest reason kept in the audit log and on the profile.
+pub const MAX_REASON_CHARS: usize = 1000;
+/// Shortest reason a permanent deletion needs (the source app's rule).
+pub const MIN_PURGE_REASON_CHARS: usize = 10;
+
+/// A user id from the path: a UUID in its hyphenated form, any case. It is
+/// compared as a value, so `ABC…` and `abc…` name the same user.
+pub fn user_id(raw: &str) -> Result<Uuid, Problem> {
+    if raw.is_empty() {
+        return Err(Problem::bad_request("INVALID_ID", "the user id is missing"));
+    }
+    match Uuid::try_parse(raw) {
+        Ok(id) if raw.len() == 36 => Ok(id),
+        _ => Err(Problem::bad_request(
+            "INVALID_ID",
+            format!("the user id {raw:?} is not a UUID"),
+        )),
+    }
+}
+
+/// The body as JSON (`{}` when empty), within the size cap.
+pub fn json(body: &[u8]) -> Result<serde_json::Value, Problem> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(too_large());
+    }
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Value::Object(Default::default()));
+    }
+    serde_json::from_slice(body)
+        .map_err(|e| Problem::bad_request("INVALID_BODY", format!("the body is not JSON: {e}")))
+}
+
+pub fn too_large() -> Problem {
+    Problem::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "PAYLOAD_TOO_LARGE",
+        format!("the body is over {MAX_BODY_BYTES} bytes"),
+    )
+}
+
+fn typed<T: DeserializeOwned>(body: &serde_json::Value) -> Result<T, Problem> {
+    T::deserialize(body).map_err(|e| Problem::bad_request("INVALID_BODY", e.to_string()))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SoftDeleteBody {
+    reason: Option<String>,
+}
+
+/// `{reason?}`: an optional reason for the soft delete.
+pub fn soft_delete_reason(body: &serde_json::Value) -> Result<Option<String>, Problem> {
+    let SoftDeleteBody { reason } = typed(body)?;
+    reason.map(|r| reason_text(&r, 0)).transpose()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeBody {
+    confirmed: Option<bool>,
+    reason: Option<String>,
+}
+
+/// `{confirmed: true, reason}`: a permanent deletion is confirmed and explained.
+pub fn purge_reason(body: &serde_json::Value) -> Result<String, Problem> {
+    let PurgeBody { confirmed, reason } = typed(body)?;
+    if confirmed != Some(true) {
+        return Err(Problem::bad_request(
+            "CONFIRMATION_REQUIRED",
+            "a permanent deletion needs \"confirmed\": true",
+        ));
+    }
+    reason_text(reason.as_deref().unwrap_or(""), MIN_PURGE_REASON_CHARS)
+}
+
+/// Restore takes no fields; an empty body or `{}`.
+pub fn no_fields(body: &serde_json::Value) -> Result<(), Problem> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Empty {}
+    typed::<Empty>(body).map(|_| ())
+}
+
+fn reason_text(raw: &str, min_chars: usize) -> Result<String, Problem> {
+    let reason = raw.trim();
+    let chars = reason.chars().count();
+    if chars < min_chars {
+        return Err(Problem::bad_request(
+            "INVALID_REASON",
+            format!("the reason needs at least {min_chars} characters"),
+        ));
+    }
+    if chars > MAX_REASON_CHARS {
+        return Err(Problem::bad_request(
+            "INVALID_REASON",
+            format!("the reason is over {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(reason.to_owned())
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ListQuery {
+    #[serde(rename = "type")]
+    user_type: Option<String>,
+    deleted_by: Option<String>,
+    deleted_after: Option<String>,
+    deleted_before: Option<String>,
+    search: Option<String>,
+    page: Option<String>,
+    limit: Option<String>,
+}
+
+/// The trash listing's query: `type`, `deletedBy`, `deletedAfter`,
+/// `deletedBefore` (RFC 3339 or a date), `search`, `page` (from 1) and
+/// `limit` (1 to 100, 20 by default).
+pub fn list_query(raw: Option<&str>) -> Result<(Filter, Page), Problem> {
+    let invalid = |detail: String| Problem::bad_request("INVALID_QUERY", detail);
+    let q: ListQuery = serde_urlencoded::from_str(raw.unwrap_or(""))
+        .map_err(|e| invalid(format!("the query is not valid: {e}")))?;
+    let number = |name: &str, value: Option<String>, default: u32| -> Result<u32, Problem> {
+        value.map_or(Ok(default), |v| {
+            v.parse()
+                .map_err(|_| invalid(format!("{name}={v:?} is not a whole number")))
+        })
+    };
+    let page = Page::new(number("page", q.page, 1)?, number("limit", q.limit, 20)?)
+        .map_err(|e| invalid(e.to_owned()))?;
+    let filter = Filter {
+        user_type: q
+            .user_type
+            .map(|t| t.parse::<UserType>().map_err(|_| invalid(format!("type={t:?} is not a user type"))))
+            .transpose()?,
+        deleted_by: q
+            .deleted_by
+            .map(|id| Uuid::try_parse(&id).map_err(|_| invalid(format!("deletedBy={id:?} is not a UUID"))))
+            .transpose()?,
+        deleted_after: q.deleted_after.map(|t| instant("deletedAfter", &t)).transpose()?,
+        deleted_before: q.deleted_before.map(|t| instant("deletedBefore", &t)).transpose()?,
+        search: q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+    };
+    Ok((filter, page))
+}
+
+fn instant(name: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
+    DateTime::parse_from_rfc3339(raw)
+        .map(|t| t.with_timezone(&Utc))
+        .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_time(Default::default()).and_utc()))
+        .map_err(|_| {
+            Problem::bad_request(
+                "INVALID_QUERY",
+                format!("{name}={raw:?} is not an RFC 3339 time or a YYYY-MM-DD date"),
+            )
+        })
+}
+
+/// Where the request came from, for the audit log: API Gateway's view of the
+/// source IP and its request id (the caller cannot forge either).
+pub fn origin(headers: &HeaderMap, context: Option<&RequestContext>) -> Origin {
+    let (source_ip, request_id) = match context {
+        Some(RequestContext::ApiGatewayV2(c)) => (
+            c.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
+            c.request_id.clone(),
+        ),
+        _ => (None, None),
+    };
+    Origin {
+        source_ip,
+        user_agent: headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(512).collect()),
+        request_id,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn ids_are_hyphenated_uuids_in_any_case() {
+        let lower = user_id("6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b").unwrap();
+        assert_eq!(user_id("6F1C2A34-5B6D-4E7F-8A9B-0C1D2E3F4A5B").unwrap(), lower);
+        for bad in ["", "42", "6f1c2a345b6d4e7f8a9b0c1d2e3f4a5b", "{6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b}", "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5g", "../profiles"] {
+            let p = user_id(bad).unwrap_err();
+            assert_eq!((p.status, p.code), (StatusCode::BAD_REQUEST, "INVALID_ID"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_capped_json_objects_without_unknown_fields() {
+        assert_eq!(json(b"  ").unwrap(), json!({}));
+        assert_eq!(json(&vec![b' '; MAX_BODY_BYTES + 1]).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(json(b"{reason").unwrap_err().code, "INVALID_BODY");
+        assert_eq!(soft_delete_reason(&json!({})).unwrap(), None);
+        assert_eq!(soft_delete_reason(&json!({"reason": " spam "})).unwrap().as_deref(), Some("spam"));
+        assert_eq!(soft_delete_reason(&json!({"reasn": "typo"})).unwrap_err().code, "INVALID_BODY");
+        assert_eq!(soft_delete_reason(&json!({"reason": 5})).unwrap_err().code, "INVALID_BODY");
+        assert_eq!(soft_delete_reason(&json!([])).unwrap_err().code, "INVALID_BODY");
+        let long = "x".repeat(MAX_REASON_CHARS + 1);
+        assert_eq!(soft_delete_reason(&json!({"reason": long})).unwrap_err().code, "INVALID_REASON");
+        assert!(no_fields(&json!({})).is_ok());
+        assert_eq!(no_fields(&json!({"force": true})).unwrap_err().code, "INVALID_BODY");
+    }
+
+    #[test]
+    fn a_purge_is_confirmed_and_explained() {
+        let ok = purge_reason(&json!({"confirmed": true, "reason": "GDPR erasure request #123"}));
+        assert_eq!(ok.unwrap(), "GDPR erasure request #123");
+        for (body, code) in [
+            (json!({"reason": "GDPR erasure request"}), "CONFIRMATION_REQUIRED"),
+            (json!({"confirmed": false, "reason": "GDPR erasure request"}), "CONFIRMATION_REQUIRED"),
+            (json!({"confirmed": true}), "INVALID_REASON"),
+            (json!({"confirmed": true, "reason": "   too short   "}), "INVALID_REASON"),
+            (json!({"confirmed": "yes", "reason": "GDPR erasure request"}), "INVALID_BODY"),
+        ] {
+            assert_eq!(purge_reason(&body).unwrap_err().code, code, "{body}");
+        }
+    }
+
+    #[test]
+    fn list_queries_parse_every_filter_or_say_which_is_wrong() {
+        let (filter, page) = list_query(Some(
+            "type=CLIENT&deletedBy=6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b&deletedAfter=2026-11-01&deletedBefore=2026-11-20T12:00:00Z&search=%20ann%20&page=2&limit=5",
+        ))
+        .unwrap();
+        assert_eq!(page, Page::new(2, 5).unwrap());
+        assert_eq!(filter.user_type, Some(UserType::Client));
+        assert_eq!(filter.search.as_deref(), Some("ann"));
+        assert_eq!(filter.deleted_after.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
+        assert_eq!(filter.deleted_before.unwrap().to_rfc3339(), "2026-11-20T12:00:00+00:00");
+        assert_eq!(list_query(None).unwrap(), (Filter::default(), Page::new(1, 20).unwrap()));
+        for (query, names) in [
+            ("type=WIZARD", "type"),
+            ("deletedBy=me", "deletedBy"),
+            ("deletedAfter=yesterday", "deletedAfter"),
+            ("page=0", "page"),
+            ("limit=101", "limit"),
+            ("page=two", "page"),
+            ("sort=name", "sort"),
+        ] {
+            let p = list_query(Some(query)).unwrap_err();
+            assert_eq!(p.code, "INVALID_QUERY");
+            assert!(p.detail.contains(names), "{query}: {}", p.detail);
+        }
+    }
+}

@@ -1,0 +1,52 @@
+//! CloudWatch metrics for every request, in the embedded metric format: the
+//! function's log lines carry them, so a request never waits on a metrics
+//! API. The `Function` dimension is set once per container (see `serve`).
+//!
+//! - `Requests`, `ServerErrors` (5xx and 408: what the canary alarms watch)
+//!   and `Latency` (ms), by function;
+//! - `Responses` by function and `Code` (`OK` or the problem's code);
+//! - `PolicyDenials` by function and `Code`;
+//! - `ColdStart`, by the Lambda integration of the metrics crate.
+
+use std::time::Instant;
+
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
+
+use super::problem::Answered;
+
+pub const REQUESTS: &str = "Requests";
+pub const SERVER_ERRORS: &str = "ServerErrors";
+pub const LATENCY: &str = "Latency";
+pub const RESPONSES: &str = "Responses";
+pub const POLICY_DENIALS: &str = "PolicyDenials";
+pub const COLD_START: &str = "ColdStart";
+
+/// Units for the metrics above; call once, after the recorder is installed.
+pub fn describe() {
+    describe_counter!(REQUESTS, Unit::Count, "requests answered");
+    describe_counter!(SERVER_ERRORS, Unit::Count, "5xx and 408 answers");
+    describe_histogram!(LATENCY, Unit::Milliseconds, "time to answer");
+    describe_counter!(RESPONSES, Unit::Count, "answers by code");
+    describe_counter!(POLICY_DENIALS, Unit::Count, "requests the policy refused");
+}
+
+pub async fn record(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let response = next.run(req).await;
+    let status = response.status();
+    let answered = response.extensions().get::<Answered>().copied();
+    let code = answered.map_or(if status.is_success() { "OK" } else { "OTHER" }, |a| a.code);
+    counter!(REQUESTS).increment(1);
+    if status.is_server_error() || status == axum::http::StatusCode::REQUEST_TIMEOUT {
+        counter!(SERVER_ERRORS).increment(1);
+    }
+    counter!(RESPONSES, "Code" => code).increment(1);
+    if answered.is_some_and(|a| a.policy_denial) {
+        counter!(POLICY_DENIALS, "Code" => code).increment(1);
+    }
+    histogram!(LATENCY).record(started.elapsed().as_secs_f64() * 1000.0);
+    response
+}
