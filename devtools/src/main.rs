@@ -1,12 +1,15 @@
 //! erasure-dev: the developer's and deployer's commands that are not Lambdas.
 //! Every command takes the owner's DATABASE_URL (never the functions' role).
 
+mod events;
+
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use clap::{Parser, Subcommand};
 use erasure::aws::sdk;
-use erasure::store::{migrations::MIGRATOR, seed};
+use erasure::store::{cast, migrations::MIGRATOR, seed};
 use sqlx::PgPool;
 
 #[derive(Parser)]
@@ -52,6 +55,15 @@ enum Command {
         #[arg(long)]
         if_empty: bool,
     },
+    /// Load the named users the events in events/ act as and on (once).
+    Cast,
+    /// Write the HTTP request events of events/, signed with the local key.
+    Events {
+        #[arg(long, default_value = "events")]
+        dir: PathBuf,
+        #[arg(long, default_value = "infra/local/jwt-hs256.secret")]
+        secret_file: PathBuf,
+    },
     /// Create (or reset the password of) a login role in the erasure_app group.
     AppLogin {
         #[arg(long)]
@@ -92,6 +104,20 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     };
     match cli.command {
         Command::PutSecret { name, value } => put_secret(&name, &value).await?,
+        Command::Cast => {
+            let db = connect().await?;
+            if cast::is_loaded(&db).await? {
+                println!("the cast is already loaded");
+            } else {
+                cast::load(&db).await?;
+                println!("loaded the cast");
+            }
+        }
+        Command::Events { dir, secret_file } => {
+            let secret = std::fs::read(&secret_file)?;
+            let n = events::write(&dir, &secret)?;
+            println!("wrote {n} events under {}", dir.display());
+        }
         Command::Migrate { down_to: None } => {
             MIGRATOR.run(&connect().await?).await?;
             println!(

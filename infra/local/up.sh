@@ -122,7 +122,8 @@ db_host=$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1])
 read -r host port dbname <<<"$db_host"
 SECRET_VALUE=$(printf '{"engine":"postgres","username":"%s","password":"%s","host":"%s","port":%s,"dbname":"%s"}' \
   "$APP_DB_USER" "$app_password" "$host" "$port" "$dbname") "$dev" put-secret --name "$DB_SECRET_NAME" >&2
-SECRET_VALUE=$(password jwt-hs256) "$dev" put-secret --name "$JWT_SECRET_NAME" >&2
+# A fixed, local-only token key: the events in events/ are signed with it.
+SECRET_VALUE=$(cat infra/local/jwt-hs256.secret) "$dev" put-secret --name "$JWT_SECRET_NAME" >&2
 
 # The environment the functions get, as the SAM template gives it in AWS.
 cat >"$STATE/functions.env" <<EOF
@@ -134,6 +135,10 @@ AWS_ACCESS_KEY_ID=$AWS_ACCESS_KEY_ID
 AWS_SECRET_ACCESS_KEY=$AWS_SECRET_ACCESS_KEY
 AWS_LAMBDA_LOG_FORMAT=JSON
 AWS_LAMBDA_LOG_LEVEL=INFO
+JWT_ISSUER=http://127.0.0.1:54321/auth/v1
+JWT_AUDIENCE=authenticated
+JWT_HS256_SECRET_ARN=$JWT_SECRET_NAME
+CORS_ALLOWED_ORIGINS=http://localhost:3000
 EOF
 
 # --- the functions under cargo lambda watch ----------------------------------
@@ -153,8 +158,9 @@ if $functions; then
 fi
 
 if $seed; then
-  log "seeding demo data (once)"
+  log "seeding demo data (once) and the cast the events in events/ act on"
   "$dev" seed --if-empty >"$STATE/seeded.json"
+  "$dev" cast >&2
 fi
 
 cat >"$STATE/stack.env" <<EOF

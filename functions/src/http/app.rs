@@ -59,9 +59,9 @@ impl App {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
-        self.verifier.actor(authorization).map_err(|e| {
-            Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string())
-        })
+        self.verifier
+            .actor(authorization)
+            .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string()))
     }
 
     /// Counts the request against the actor's limit for the route, or 429.

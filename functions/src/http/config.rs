@@ -72,7 +72,10 @@ impl HttpConfig {
             ));
         }
         let per_minute = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-            match env.parsed::<u32>(name, "a whole number")?.unwrap_or(default) {
+            match env
+                .parsed::<u32>(name, "a whole number")?
+                .unwrap_or(default)
+            {
                 0 => Err(ConfigError::Invalid {
                     name,
                     value: "0".to_owned(),
@@ -82,7 +85,9 @@ impl HttpConfig {
             }
         };
         Ok(HttpConfig {
-            issuer: env.text("JWT_ISSUER").ok_or(ConfigError::Missing("JWT_ISSUER"))?,
+            issuer: env
+                .text("JWT_ISSUER")
+                .ok_or(ConfigError::Missing("JWT_ISSUER"))?,
             audience: env
                 .text("JWT_AUDIENCE")
                 .ok_or(ConfigError::Missing("JWT_AUDIENCE"))?,
@@ -149,13 +154,19 @@ mod tests {
         vars.extend([
             ("JWT_PUBLIC_KEY_PEM", "-----BEGIN PUBLIC KEY-----\\nabc"),
             ("JWT_PUBLIC_KEY_ALGORITHM", "ES256"),
-            ("CORS_ALLOWED_ORIGINS", "https://admin.example, https://ops.example"),
+            (
+                "CORS_ALLOWED_ORIGINS",
+                "https://admin.example, https://ops.example",
+            ),
             ("RATE_LIMIT_PER_MINUTE", "3"),
         ]);
         let c = config(&vars).unwrap();
         let (alg, pem) = c.keys.public_key.unwrap();
         assert_eq!(alg, Algorithm::ES256);
-        assert!(pem.contains("KEY-----\nabc"), "escaped newlines are restored");
+        assert!(
+            pem.contains("KEY-----\nabc"),
+            "escaped newlines are restored"
+        );
         assert_eq!(
             c.cors_allowed_origins,
             ["https://admin.example", "https://ops.example"]
@@ -169,7 +180,11 @@ mod tests {
             ("JWT_PUBLIC_KEY_ALGORITHM", "HS512"),
         ];
         let err = config(&bad_algorithm).unwrap_err();
-        assert!(err.to_string().contains("JWT_PUBLIC_KEY_ALGORITHM=\"HS512\""), "{err}");
+        assert!(
+            err.to_string()
+                .contains("JWT_PUBLIC_KEY_ALGORITHM=\"HS512\""),
+            "{err}"
+        );
         let err = config(&[&BASE[..], &[("RATE_LIMIT_PER_MINUTE", "0")]].concat()).unwrap_err();
         assert!(err.to_string().contains("RATE_LIMIT_PER_MINUTE"), "{err}");
     }

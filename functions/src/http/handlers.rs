@@ -110,13 +110,16 @@ async fn mutate(
     let body = request::json(&bytes)?;
     let command = parse(&body)?;
     let idempotency = idempotency_key.map(|key| {
-        let fingerprint =
-            idempotency::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
+        let fingerprint = idempotency::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
         (key, fingerprint)
     });
     let deps = app.deps();
     Ok(app
-        .once(actor, idempotency, command.execute(&deps, actor, target, &origin))
+        .once(
+            actor,
+            idempotency,
+            command.execute(&deps, actor, target, &origin),
+        )
         .await)
 }
 

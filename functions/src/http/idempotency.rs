@@ -102,13 +102,15 @@ pub async fn complete(
     key: &str,
     response: &Stored,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE idempotency_keys SET status = $3, body = $4 WHERE actor_id = $1 AND key = $2")
-        .bind(actor)
-        .bind(key)
-        .bind(response.status as i16)
-        .bind(&response.body)
-        .execute(db)
-        .await?;
+    sqlx::query(
+        "UPDATE idempotency_keys SET status = $3, body = $4 WHERE actor_id = $1 AND key = $2",
+    )
+    .bind(actor)
+    .bind(key)
+    .bind(response.status as i16)
+    .bind(&response.body)
+    .execute(db)
+    .await?;
     // The actor's expired keys go now, so the table stays small without a sweeper.
     sqlx::query(&format!(
         "DELETE FROM idempotency_keys WHERE actor_id = $1 AND created_at < now() - interval '{KEPT_FOR}'"
@@ -148,10 +150,20 @@ mod tests {
     #[test]
     fn the_fingerprint_ignores_json_layout_but_not_content() {
         let a = serde_json::from_str::<serde_json::Value>(r#"{"reason":"r","x":1}"#).unwrap();
-        let b = serde_json::from_str::<serde_json::Value>("{ \"x\": 1,\n \"reason\": \"r\" }").unwrap();
-        assert_eq!(fingerprint("DELETE", "/p", &a), fingerprint("DELETE", "/p", &b));
-        assert_ne!(fingerprint("DELETE", "/p", &a), fingerprint("DELETE", "/q", &a));
-        assert_ne!(fingerprint("DELETE", "/p", &a), fingerprint("POST", "/p", &a));
+        let b =
+            serde_json::from_str::<serde_json::Value>("{ \"x\": 1,\n \"reason\": \"r\" }").unwrap();
+        assert_eq!(
+            fingerprint("DELETE", "/p", &a),
+            fingerprint("DELETE", "/p", &b)
+        );
+        assert_ne!(
+            fingerprint("DELETE", "/p", &a),
+            fingerprint("DELETE", "/q", &a)
+        );
+        assert_ne!(
+            fingerprint("DELETE", "/p", &a),
+            fingerprint("POST", "/p", &a)
+        );
         assert_ne!(
             fingerprint("DELETE", "/p", &a),
             fingerprint("DELETE", "/p", &json!({"reason": "s", "x": 1}))

@@ -93,9 +93,11 @@ impl From<&DeletionError> for Problem {
     fn from(e: &DeletionError) -> Problem {
         let code = e.code();
         match e {
-            DeletionError::UnknownActor => {
-                Problem::new(StatusCode::UNAUTHORIZED, code, "the token's subject is not a user")
-            }
+            DeletionError::UnknownActor => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                code,
+                "the token's subject is not a user",
+            ),
             DeletionError::Denied { code, rule } => {
                 let status = match *code {
                     "ALREADY_DELETED" | "NOT_SOFT_DELETED" | "GRACE_PERIOD_EXPIRED" => {

@@ -28,7 +28,9 @@ impl Bucket {
 pub enum Verdict {
     Allowed,
     /// Over the limit; the next request is allowed after this long.
-    Limited { retry_after: Duration },
+    Limited {
+        retry_after: Duration,
+    },
 }
 
 /// Counts one request of `actor` against `per_minute` in `bucket`.

@@ -147,15 +147,29 @@ pub fn list_query(raw: Option<&str>) -> Result<(Filter, Page), Problem> {
     let filter = Filter {
         user_type: q
             .user_type
-            .map(|t| t.parse::<UserType>().map_err(|_| invalid(format!("type={t:?} is not a user type"))))
+            .map(|t| {
+                t.parse::<UserType>()
+                    .map_err(|_| invalid(format!("type={t:?} is not a user type")))
+            })
             .transpose()?,
         deleted_by: q
             .deleted_by
-            .map(|id| Uuid::try_parse(&id).map_err(|_| invalid(format!("deletedBy={id:?} is not a UUID"))))
+            .map(|id| {
+                Uuid::try_parse(&id).map_err(|_| invalid(format!("deletedBy={id:?} is not a UUID")))
+            })
             .transpose()?,
-        deleted_after: q.deleted_after.map(|t| instant("deletedAfter", &t)).transpose()?,
-        deleted_before: q.deleted_before.map(|t| instant("deletedBefore", &t)).transpose()?,
-        search: q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()),
+        deleted_after: q
+            .deleted_after
+            .map(|t| instant("deletedAfter", &t))
+            .transpose()?,
+        deleted_before: q
+            .deleted_before
+            .map(|t| instant("deletedBefore", &t))
+            .transpose()?,
+        search: q
+            .search
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty()),
     };
     Ok((filter, page))
 }
@@ -163,7 +177,10 @@ pub fn list_query(raw: Option<&str>) -> Result<(Filter, Page), Problem> {
 fn instant(name: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
-        .or_else(|_| NaiveDate::parse_from_str(raw, "%Y-%m-%d").map(|d| d.and_time(Default::default()).and_utc()))
+        .or_else(|_| {
+            NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .map(|d| d.and_time(Default::default()).and_utc())
+        })
         .map_err(|_| {
             Problem::bad_request(
                 "INVALID_QUERY",
@@ -200,27 +217,68 @@ mod tests {
     #[test]
     fn ids_are_hyphenated_uuids_in_any_case() {
         let lower = user_id("6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b").unwrap();
-        assert_eq!(user_id("6F1C2A34-5B6D-4E7F-8A9B-0C1D2E3F4A5B").unwrap(), lower);
-        for bad in ["", "42", "6f1c2a345b6d4e7f8a9b0c1d2e3f4a5b", "{6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b}", "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5g", "../profiles"] {
+        assert_eq!(
+            user_id("6F1C2A34-5B6D-4E7F-8A9B-0C1D2E3F4A5B").unwrap(),
+            lower
+        );
+        for bad in [
+            "",
+            "42",
+            "6f1c2a345b6d4e7f8a9b0c1d2e3f4a5b",
+            "{6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b}",
+            "6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5g",
+            "../profiles",
+        ] {
             let p = user_id(bad).unwrap_err();
-            assert_eq!((p.status, p.code), (StatusCode::BAD_REQUEST, "INVALID_ID"), "{bad:?}");
+            assert_eq!(
+                (p.status, p.code),
+                (StatusCode::BAD_REQUEST, "INVALID_ID"),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn bodies_are_capped_json_objects_without_unknown_fields() {
         assert_eq!(json(b"  ").unwrap(), json!({}));
-        assert_eq!(json(&vec![b' '; MAX_BODY_BYTES + 1]).unwrap_err().status, StatusCode::PAYLOAD_TOO_LARGE);
+        assert_eq!(
+            json(&vec![b' '; MAX_BODY_BYTES + 1]).unwrap_err().status,
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
         assert_eq!(json(b"{reason").unwrap_err().code, "INVALID_BODY");
         assert_eq!(soft_delete_reason(&json!({})).unwrap(), None);
-        assert_eq!(soft_delete_reason(&json!({"reason": " spam "})).unwrap().as_deref(), Some("spam"));
-        assert_eq!(soft_delete_reason(&json!({"reasn": "typo"})).unwrap_err().code, "INVALID_BODY");
-        assert_eq!(soft_delete_reason(&json!({"reason": 5})).unwrap_err().code, "INVALID_BODY");
-        assert_eq!(soft_delete_reason(&json!([])).unwrap_err().code, "INVALID_BODY");
+        assert_eq!(
+            soft_delete_reason(&json!({"reason": " spam "}))
+                .unwrap()
+                .as_deref(),
+            Some("spam")
+        );
+        assert_eq!(
+            soft_delete_reason(&json!({"reasn": "typo"}))
+                .unwrap_err()
+                .code,
+            "INVALID_BODY"
+        );
+        assert_eq!(
+            soft_delete_reason(&json!({"reason": 5})).unwrap_err().code,
+            "INVALID_BODY"
+        );
+        assert_eq!(
+            soft_delete_reason(&json!([])).unwrap_err().code,
+            "INVALID_BODY"
+        );
         let long = "x".repeat(MAX_REASON_CHARS + 1);
-        assert_eq!(soft_delete_reason(&json!({"reason": long})).unwrap_err().code, "INVALID_REASON");
+        assert_eq!(
+            soft_delete_reason(&json!({"reason": long}))
+                .unwrap_err()
+                .code,
+            "INVALID_REASON"
+        );
         assert!(no_fields(&json!({})).is_ok());
-        assert_eq!(no_fields(&json!({"force": true})).unwrap_err().code, "INVALID_BODY");
+        assert_eq!(
+            no_fields(&json!({"force": true})).unwrap_err().code,
+            "INVALID_BODY"
+        );
     }
 
     #[test]
@@ -228,11 +286,23 @@ mod tests {
         let ok = purge_reason(&json!({"confirmed": true, "reason": "GDPR erasure request #123"}));
         assert_eq!(ok.unwrap(), "GDPR erasure request #123");
         for (body, code) in [
-            (json!({"reason": "GDPR erasure request"}), "CONFIRMATION_REQUIRED"),
-            (json!({"confirmed": false, "reason": "GDPR erasure request"}), "CONFIRMATION_REQUIRED"),
+            (
+                json!({"reason": "GDPR erasure request"}),
+                "CONFIRMATION_REQUIRED",
+            ),
+            (
+                json!({"confirmed": false, "reason": "GDPR erasure request"}),
+                "CONFIRMATION_REQUIRED",
+            ),
             (json!({"confirmed": true}), "INVALID_REASON"),
-            (json!({"confirmed": true, "reason": "   too short   "}), "INVALID_REASON"),
-            (json!({"confirmed": "yes", "reason": "GDPR erasure request"}), "INVALID_BODY"),
+            (
+                json!({"confirmed": true, "reason": "   too short   "}),
+                "INVALID_REASON",
+            ),
+            (
+                json!({"confirmed": "yes", "reason": "GDPR erasure request"}),
+                "INVALID_BODY",
+            ),
         ] {
             assert_eq!(purge_reason(&body).unwrap_err().code, code, "{body}");
         }
@@ -247,9 +317,18 @@ mod tests {
         assert_eq!(page, Page::new(2, 5).unwrap());
         assert_eq!(filter.user_type, Some(UserType::Client));
         assert_eq!(filter.search.as_deref(), Some("ann"));
-        assert_eq!(filter.deleted_after.unwrap().to_rfc3339(), "2026-11-01T00:00:00+00:00");
-        assert_eq!(filter.deleted_before.unwrap().to_rfc3339(), "2026-11-20T12:00:00+00:00");
-        assert_eq!(list_query(None).unwrap(), (Filter::default(), Page::new(1, 20).unwrap()));
+        assert_eq!(
+            filter.deleted_after.unwrap().to_rfc3339(),
+            "2026-11-01T00:00:00+00:00"
+        );
+        assert_eq!(
+            filter.deleted_before.unwrap().to_rfc3339(),
+            "2026-11-20T12:00:00+00:00"
+        );
+        assert_eq!(
+            list_query(None).unwrap(),
+            (Filter::default(), Page::new(1, 20).unwrap())
+        );
         for (query, names) in [
             ("type=WIZARD", "type"),
             ("deletedBy=me", "deletedBy"),

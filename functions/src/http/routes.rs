@@ -91,10 +91,18 @@ pub fn router(app: Arc<App>, routes: &[Route]) -> Router {
         let method = route.method();
         router = router.route(
             route.path(),
-            route.handler().fallback(move || method_not_allowed(method.clone())),
+            route
+                .handler()
+                .fallback(move || method_not_allowed(method.clone())),
         );
         if let Some(path) = route.without_id() {
-            router = router.route(&path, on(route.method().try_into().expect("a standard method"), missing_id));
+            router = router.route(
+                &path,
+                on(
+                    route.method().try_into().expect("a standard method"),
+                    missing_id,
+                ),
+            );
         }
     }
     router
@@ -124,7 +132,10 @@ async fn missing_id() -> Problem {
 
 /// Browser access for the configured admin origins only; none by default.
 fn cors(origins: &[String]) -> CorsLayer {
-    let origins = origins.iter().filter_map(|o| o.parse().ok()).collect::<Vec<_>>();
+    let origins = origins
+        .iter()
+        .filter_map(|o| o.parse().ok())
+        .collect::<Vec<_>>();
     CorsLayer::new()
         .allow_origin(AllowOrigin::list(origins))
         .allow_methods([Method::GET, Method::POST, Method::DELETE])

@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, the migrations, schema introspection and demo data.
 
 pub mod audit;
+pub mod cast;
 pub mod deletion;
 pub mod errors;
 pub mod migrations;

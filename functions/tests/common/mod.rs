@@ -48,3 +48,111 @@ pub async fn put_secret(sdk: &SdkConfig, name: &str, value: &str) {
         .await
         .expect("moto creates the secret");
 }
+
+/// The local stack's HS256 key: the events in `events/` are signed with it.
+pub const LOCAL_JWT_SECRET: &str = include_str!("../../../infra/local/jwt-hs256.secret");
+
+/// An HTTP function's state over `db`, its HS256 key read from moto's
+/// Secrets Manager as in production; `vars` override the configuration.
+pub async fn http_app(
+    db: PgPool,
+    vars: &[(&str, &str)],
+) -> std::sync::Arc<erasure::http::app::App> {
+    use erasure::http::{app::App, config::HttpConfig};
+    let sdk = moto().await;
+    let secret = unique("jwt-hs256");
+    put_secret(&sdk, &secret, LOCAL_JWT_SECRET).await;
+    let config = erasure::config::Config::from_lookup(|k| {
+        (k == "DATABASE_URL").then(|| "postgres://unused".into())
+    })
+    .unwrap();
+    let container = erasure::container::Container {
+        config,
+        secrets: erasure::aws::secrets::Secrets::new(&sdk),
+        sdk,
+        db,
+        policy: Policy::embedded(),
+    };
+    let mut settings: std::collections::HashMap<&str, String> = [
+        ("JWT_ISSUER", "http://127.0.0.1:54321/auth/v1"),
+        ("JWT_AUDIENCE", "authenticated"),
+        ("CORS_ALLOWED_ORIGINS", "https://admin.erasure.local"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k, v.to_owned()))
+    .collect();
+    settings.insert("JWT_HS256_SECRET_ARN", secret);
+    settings.extend(vars.iter().map(|(k, v)| (*k, v.to_string())));
+    let http = HttpConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
+    std::sync::Arc::new(App::init(container, http).await.unwrap())
+}
+
+/// An event of `events/<function>/<name>.json`, as JSON to adjust.
+pub fn event(function: &str, name: &str) -> serde_json::Value {
+    let path = format!(
+        "{}/../events/{function}/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// A response, taken apart.
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub headers: axum::http::HeaderMap,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// The problem's `code`, or "OK" for a success.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("OK")
+    }
+}
+
+/// Sends an API Gateway event through the router of the function that
+/// serves it, as the Lambda runtime would.
+pub async fn send(
+    app: &std::sync::Arc<erasure::http::app::App>,
+    event: &serde_json::Value,
+) -> Answer {
+    use erasure::http::routes::{Route, router};
+    use tower::ServiceExt;
+    let route_key = event["routeKey"].as_str().unwrap();
+    let route = Route::ALL
+        .into_iter()
+        .find(|r| format!("{} {}", r.method(), r.path()) == route_key)
+        .unwrap_or_else(|| panic!("no route for {route_key}"));
+    let request = lambda_http::request::from_str(&event.to_string()).expect("a valid event");
+    let response = router(app.clone(), &[route])
+        .oneshot(request)
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX)
+        .await
+        .unwrap();
+    let body = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&bytes)))
+    };
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Sends the event `events/<function>/<name>.json` as it is.
+pub async fn send_event(
+    app: &std::sync::Arc<erasure::http::app::App>,
+    function: &str,
+    name: &str,
+) -> Answer {
+    send(app, &event(function, name)).await
+}
