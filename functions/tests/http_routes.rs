@@ -73,26 +73,27 @@ async fn an_admin_soft_deletes_a_client_and_the_audit_row_says_who_where_and_why
     assert!(summary["durationMs"].is_u64());
     assert!(is_deleted(&db, ALICE).await);
 
-    let row: (String, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>, Option<String>) =
-        sqlx::query_as(
-            "SELECT outcome, actor_role, target_role, reason, host(source_ip), user_agent, request_id, policy_rule
-               FROM deletion_audit ORDER BY seq DESC LIMIT 1",
-        )
-        .fetch_one(&db)
-        .await
-        .unwrap();
+    let row: Value = sqlx::query_scalar(
+        "SELECT json_build_object('outcome', outcome, 'actor_role', actor_role,
+                'target_role', target_role, 'reason', reason, 'source_ip', host(source_ip),
+                'user_agent', user_agent, 'request_id', request_id, 'policy_rule', policy_rule)
+           FROM deletion_audit ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(&db)
+    .await
+    .unwrap();
     assert_eq!(
         row,
-        (
-            "SUCCESS".into(),
-            Some("ADMIN".into()),
-            Some("CLIENT".into()),
-            Some("requested by the user".into()),
-            Some("203.0.113.10".into()),
-            Some("erasure-admin/1.0".into()),
-            Some("local-soft_delete_user-admin-deletes-client".into()),
-            Some("target-may-be-acted-on".into()),
-        )
+        json!({
+            "outcome": "SUCCESS",
+            "actor_role": "ADMIN",
+            "target_role": "CLIENT",
+            "reason": "requested by the user",
+            "source_ip": "203.0.113.10",
+            "user_agent": "erasure-admin/1.0",
+            "request_id": "local-soft_delete_user-admin-deletes-client",
+            "policy_rule": "target-may-be-acted-on",
+        })
     );
 }
 
