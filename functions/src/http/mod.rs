@@ -24,13 +24,7 @@ use routes::{Route, router};
 /// invocation, metrics flushed after each.
 pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(crate::aws::metrics::NAMESPACE)
-        .with_dimension("Function", route.function())
-        .lambda_cold_start_metric(telemetry::COLD_START)
-        .with_lambda_request_id("RequestId")
-        .init()?;
-    telemetry::describe();
+    let metrics = telemetry::install(route.function())?;
     let container = Container::init().await?;
     let app = App::init(container, HttpConfig::from_env()?).await?;
     metrics_cloudwatch_embedded::lambda::service::run_http(metrics, router(Arc::new(app), &[route]))

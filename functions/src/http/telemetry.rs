@@ -15,6 +15,8 @@ use axum::middleware::Next;
 use axum::response::Response;
 use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 
+use metrics_cloudwatch_embedded::Collector;
+
 use super::problem::Answered;
 
 pub const REQUESTS: &str = "Requests";
@@ -24,8 +26,23 @@ pub const RESPONSES: &str = "Responses";
 pub const POLICY_DENIALS: &str = "PolicyDenials";
 pub const COLD_START: &str = "ColdStart";
 
-/// Units for the metrics above; call once, after the recorder is installed.
-pub fn describe() {
+/// Installs the process's metrics recorder for `function` (once per
+/// container): the namespace, the `Function` dimension, the cold start
+/// metric, and the units.
+pub fn install(
+    function: &'static str,
+) -> Result<&'static Collector, Box<dyn std::error::Error + Send + Sync>> {
+    let collector = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(crate::aws::metrics::NAMESPACE)
+        .with_dimension("Function", function)
+        .lambda_cold_start_metric(COLD_START)
+        .with_lambda_request_id("RequestId")
+        .init()?;
+    describe();
+    Ok(collector)
+}
+
+fn describe() {
     describe_counter!(REQUESTS, Unit::Count, "requests answered");
     describe_counter!(SERVER_ERRORS, Unit::Count, "5xx and 408 answers");
     describe_histogram!(LATENCY, Unit::Milliseconds, "time to answer");
