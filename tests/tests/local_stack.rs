@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use erasure::aws::{sdk, secrets::Secrets};
+use erasure::store::cast;
 use erasure::store::migrations::latest_version;
-use serde_json::Value;
+use serde_json::{Value, json};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 fn stack(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -103,4 +105,113 @@ async fn the_functions_answer_under_cargo_lambda_watch() {
         logged,
         "no JSON log line from health_check in the lambda log"
     );
+}
+
+/// An event of `events/`, aimed at `target` instead of the cast member it names.
+fn event_for(function: &str, name: &str, target: Uuid) -> Value {
+    let path = format!(
+        "{}/../events/{function}/{name}.json",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    if let Some(old) = event["pathParameters"]["userId"]
+        .as_str()
+        .map(str::to_owned)
+    {
+        let path = event["rawPath"]
+            .as_str()
+            .unwrap()
+            .replace(&old, &target.to_string());
+        event["rawPath"] = json!(path);
+        event["requestContext"]["http"]["path"] = json!(path);
+        event["pathParameters"]["userId"] = json!(target);
+    }
+    event
+}
+
+/// An API Gateway response: its status and its JSON body.
+async fn call(function: &str, event: &Value) -> (u64, Value) {
+    let response = invoke(function, event).await;
+    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap();
+    (response["statusCode"].as_u64().unwrap(), body)
+}
+
+#[tokio::test]
+async fn each_http_route_answers_end_to_end() {
+    let db = PgPool::connect(&stack("DATABASE_URL")).await.unwrap();
+    if !cast::is_loaded(&db).await.unwrap() {
+        cast::load(&db).await.unwrap();
+    }
+    // A user of this run only, so the test can run again on the same stack.
+    let email = format!("e2e-{}@example.com", Uuid::new_v4().simple());
+    let user: Uuid =
+        sqlx::query_scalar("INSERT INTO profiles (email, type) VALUES ($1, 'CLIENT') RETURNING id")
+            .bind(&email)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+
+    let (status, summary) = call(
+        "soft_delete_user",
+        &event_for("soft_delete_user", "admin-deletes-client", user),
+    )
+    .await;
+    assert_eq!(status, 200, "{summary}");
+    assert_eq!(summary["user"]["email"], email.as_str());
+
+    let mut listing = event_for("list_deleted_users", "helpdesk-lists", user);
+    listing["rawQueryString"] = json!(format!("search={email}"));
+    let (status, page) = call("list_deleted_users", &listing).await;
+    assert_eq!((status, &page["total"]), (200, &json!(1)), "{page}");
+    assert_eq!(page["users"][0]["daysUntilPurge"], 30, "{page}");
+
+    let (status, restored) = call(
+        "restore_user",
+        &event_for("restore_user", "admin-restores-user", user),
+    )
+    .await;
+    assert_eq!(
+        (status, &restored["action"]),
+        (200, &json!("RESTORE")),
+        "{restored}"
+    );
+
+    let (status, purged) = call(
+        "purge_user",
+        &event_for("purge_user", "admin-purges-user", user),
+    )
+    .await;
+    assert_eq!(
+        (status, &purged["rowsAffected"]["profiles.deleted"]),
+        (200, &json!(1)),
+        "{purged}"
+    );
+    let (status, problem) = call(
+        "purge_user",
+        &event_for("purge_user", "admin-purges-user", user),
+    )
+    .await;
+    assert_eq!(
+        (status, &problem["code"]),
+        (404, &json!("USER_NOT_FOUND")),
+        "{problem}"
+    );
+
+    // Each function left its metrics as embedded metric format lines.
+    let log = std::fs::read_to_string(stack("ERASURE_LAMBDA_LOG")).unwrap();
+    for function in [
+        "soft_delete_user",
+        "list_deleted_users",
+        "restore_user",
+        "purge_user",
+    ] {
+        let emitted = log
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .any(|doc| doc["Function"] == function && doc["Requests"].is_number());
+        assert!(
+            emitted,
+            "no Requests metric from {function} in the lambda log"
+        );
+    }
 }
