@@ -10,10 +10,13 @@ erasure's local stack is up.
   moto (AWS)   $AWS_ENDPOINT_URL   secrets: $ERASURE_DB_SECRET, $ERASURE_JWT_SECRET
   functions    $ERASURE_LAMBDA_URL (cargo lambda watch; log: $ERASURE_LAMBDA_LOG)
   demo data    .local/seeded.json (the ids of the super admin, admins, helpdesk, users)
+               and the cast the events in events/ act as and on (functions/src/store/cast.rs)
 
 Try:
   source .local/stack.env
   cargo lambda invoke health_check --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT --data-ascii '{}'
+  cargo lambda invoke soft_delete_user --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT \
+    --data-file events/soft_delete_user/admin-deletes-client.json
   psql "\$DATABASE_URL" -c 'SELECT type, count(*) FROM profiles GROUP BY 1'
 
 Stop it with: make stop
