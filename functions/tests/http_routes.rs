@@ -341,3 +341,45 @@ async fn the_trash_lists_with_filters_pages_and_days_left(db: PgPool) {
     );
     assert_eq!(last_audit(&db).await.0, "LIST_DELETED");
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_reference_the_plan_does_not_know_is_409_and_a_bug_is_500(db: PgPool) {
+    with_cast(&db).await;
+    let app = http_app(db.clone(), &[]).await;
+    // A table added without telling the plan (plan_coverage.rs would fail too).
+    sqlx::raw_sql(
+        "CREATE TABLE rogue (user_id uuid REFERENCES profiles (id));
+         INSERT INTO rogue VALUES ('00000000-0000-4000-8000-000000000104');",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let answer = send_event(&app, "purge_user", "admin-purges-user").await;
+    problem(&answer, 409, "FOREIGN_KEY_VIOLATION");
+    assert_eq!(
+        references(&db, DAVE).await,
+        14,
+        "the purge rolled back whole"
+    );
+
+    // Something nobody planned for: a failing trigger is a 500, audited, nothing changed.
+    sqlx::raw_sql(
+        "CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'boom'; END $$;
+         CREATE TRIGGER boom BEFORE UPDATE ON profiles FOR EACH ROW EXECUTE FUNCTION boom();",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let answer = send_event(&app, "soft_delete_user", "admin-deletes-client").await;
+    problem(&answer, 500, "DELETION_FAILED");
+    assert!(
+        !answer.body["detail"].as_str().unwrap().contains("boom"),
+        "no internals leak"
+    );
+    let (_, outcome, code, _, _) = last_audit(&db).await;
+    assert_eq!(
+        (outcome.as_str(), code.as_deref()),
+        ("FAILED", Some("DELETION_FAILED"))
+    );
+    assert!(!is_deleted(&db, ALICE).await);
+}
