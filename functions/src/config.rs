@@ -104,6 +104,20 @@ pub struct Config {
     pub grace_period: Duration,
     /// Users per cleanup transaction (CLEANUP_BATCH_SIZE, 500).
     pub cleanup_batch_size: i64,
+    pub integrity: IntegrityConfig,
+}
+
+/// The integrity audit's settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntegrityConfig {
+    /// How far back purges are checked and deletions counted
+    /// (INTEGRITY_WINDOW_HOURS, 24).
+    pub window: Duration,
+    /// Deletions by one actor within the window that are unusual
+    /// (INTEGRITY_VOLUME_THRESHOLD, 50).
+    pub volume_threshold: i64,
+    /// Rows or user ids per batched query (INTEGRITY_BATCH_SIZE, 5000).
+    pub batch: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -187,32 +201,20 @@ impl Config {
                 ));
             }
         };
-        let grace_days: u64 = env
-            .parsed("GRACE_PERIOD_DAYS", "a whole number of days")?
-            .unwrap_or(30);
-        if grace_days == 0 {
-            return Err(ConfigError::Invalid {
-                name: "GRACE_PERIOD_DAYS",
-                value: "0".into(),
-                expected: "at least 1",
-            });
-        }
-        let cleanup_batch_size: i64 = env
-            .parsed("CLEANUP_BATCH_SIZE", "a whole number")?
-            .unwrap_or(500);
-        if cleanup_batch_size < 1 {
-            return Err(ConfigError::Invalid {
-                name: "CLEANUP_BATCH_SIZE",
-                value: cleanup_batch_size.to_string(),
-                expected: "at least 1",
-            });
-        }
+        let grace_days = env.positive("GRACE_PERIOD_DAYS", 30)?;
+        let cleanup_batch_size = env.positive("CLEANUP_BATCH_SIZE", 500)? as i64;
+        let integrity = IntegrityConfig {
+            window: Duration::from_secs(env.positive("INTEGRITY_WINDOW_HOURS", 24)? * 3600),
+            volume_threshold: env.positive("INTEGRITY_VOLUME_THRESHOLD", 50)? as i64,
+            batch: env.positive("INTEGRITY_BATCH_SIZE", 5000)? as i64,
+        };
         Ok(Config {
             database,
             pool,
             policy,
             grace_period: Duration::from_secs(grace_days * 86_400),
             cleanup_batch_size,
+            integrity,
         })
     }
 }
@@ -240,6 +242,18 @@ impl Env<'_> {
                 })
             })
             .transpose()
+    }
+
+    /// A whole number of at least 1, `default` when unset.
+    pub(crate) fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
+        match self.parsed::<u64>(name, "a whole number")?.unwrap_or(default) {
+            0 => Err(ConfigError::Invalid {
+                name,
+                value: "0".to_owned(),
+                expected: "at least 1",
+            }),
+            n => Ok(n),
+        }
     }
 
     pub(crate) fn millis(&self, name: &'static str) -> Result<Option<Duration>, ConfigError> {

@@ -3,33 +3,14 @@
 
 mod common;
 
-use aws_sdk_cloudwatch::types::{DimensionFilter, Statistic};
-use erasure::aws::metrics::{Metrics, NAMESPACE};
-use erasure::aws::secrets::Secrets;
-use erasure::config::Config;
-use erasure::container::Container;
+use erasure::aws::metrics::Metrics;
 use erasure::jobs::cleanup::{self, CleanupEvent};
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::seed::{SeedSpec, seed};
-use erasure_policy::Policy;
 use sqlx::PgPool;
 
 const SCHEDULED: &str = include_str!("../../events/cleanup/scheduled.json");
 const DRY_RUN: &str = include_str!("../../events/cleanup/dry-run.json");
-
-async fn container(db: PgPool) -> Container {
-    let sdk = common::moto().await;
-    // The pool is the test's; the rest of the configuration is the defaults.
-    let config =
-        Config::from_lookup(|k| (k == "DATABASE_URL").then(|| "postgres://unused".into())).unwrap();
-    Container {
-        config,
-        secrets: Secrets::new(&sdk),
-        sdk,
-        db,
-        policy: Policy::embedded(),
-    }
-}
 
 async fn expired_count(db: &PgPool) -> i64 {
     sqlx::query_scalar(
@@ -65,7 +46,7 @@ async fn the_scheduled_event_purges_and_publishes_its_metrics(db: PgPool) {
     )
     .await
     .unwrap();
-    let c = container(db.clone()).await;
+    let c = common::container(db.clone()).await;
     let metrics = Metrics::new(&c.sdk);
     let event: CleanupEvent = serde_json::from_str(SCHEDULED).unwrap();
     let report = cleanup::handle(&c, &metrics, &event, &|| true)
@@ -75,26 +56,7 @@ async fn the_scheduled_event_purges_and_publishes_its_metrics(db: PgPool) {
     assert_eq!(report.overdue_remaining, 0);
     assert_eq!(expired_count(&db).await, 0);
 
-    let cloudwatch = aws_sdk_cloudwatch::Client::new(&c.sdk);
-    let listed = cloudwatch
-        .list_metrics()
-        .namespace(NAMESPACE)
-        .dimensions(
-            DimensionFilter::builder()
-                .name("Function")
-                .value("cleanup")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
-    let mut names: Vec<String> = listed
-        .metrics()
-        .iter()
-        .filter_map(|m| m.metric_name().map(str::to_owned))
-        .collect();
-    names.sort();
-    names.dedup();
+    let names = common::metric_names(&c.sdk, "cleanup").await;
     for expected in [
         "CleanupDuration",
         "CleanupStoppedEarly",
@@ -107,34 +69,8 @@ async fn the_scheduled_event_purges_and_publishes_its_metrics(db: PgPool) {
             "{expected} missing from {names:?}"
         );
     }
-    let now = std::time::SystemTime::now();
-    let stats = cloudwatch
-        .get_metric_statistics()
-        .namespace(NAMESPACE)
-        .metric_name("PurgedUsers")
-        .dimensions(
-            aws_sdk_cloudwatch::types::Dimension::builder()
-                .name("Function")
-                .value("cleanup")
-                .build(),
-        )
-        .start_time((now - std::time::Duration::from_secs(3600)).into())
-        .end_time((now + std::time::Duration::from_secs(60)).into())
-        .period(60)
-        .statistics(Statistic::Maximum)
-        .send()
-        .await
-        .unwrap();
-    let max = stats
-        .datapoints()
-        .iter()
-        .filter_map(|d| d.maximum())
-        .fold(0.0, f64::max);
-    assert!(
-        max >= 6.0,
-        "PurgedUsers in CloudWatch: {:?}",
-        stats.datapoints()
-    );
+    let purged = common::metric_max(&c.sdk, "cleanup", "PurgedUsers").await;
+    assert!(purged >= 6.0, "PurgedUsers in CloudWatch: {purged}");
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -152,7 +88,7 @@ async fn the_dry_run_event_changes_nothing(db: PgPool) {
     )
     .await
     .unwrap();
-    let c = container(db.clone()).await;
+    let c = common::container(db.clone()).await;
     let event: CleanupEvent = serde_json::from_str(DRY_RUN).unwrap();
     let report = cleanup::handle(&c, &Metrics::new(&c.sdk), &event, &|| true)
         .await
@@ -177,7 +113,7 @@ async fn a_cloudwatch_outage_does_not_undo_or_fail_the_purge(db: PgPool) {
     )
     .await
     .unwrap();
-    let c = container(db.clone()).await;
+    let c = common::container(db.clone()).await;
     let down = c
         .sdk
         .to_builder()

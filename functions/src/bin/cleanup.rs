@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use erasure::aws::metrics::Metrics;
 use erasure::container::Container;
 use erasure::jobs::cleanup::{self, CleanupEvent};
+use erasure::jobs::deadline;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -15,7 +16,7 @@ async fn main() -> Result<(), Error> {
     let metrics = Metrics::new(&container.sdk);
     let (container, metrics) = (&container, &metrics);
     lambda_runtime::run(service_fn(|event: LambdaEvent<CleanupEvent>| async move {
-        let deadline = cleanup::deadline(event.context.deadline);
+        let deadline = deadline::deadline(event.context.deadline);
         let remaining = deadline
             .duration_since(SystemTime::now())
             .unwrap_or_default();
@@ -23,7 +24,7 @@ async fn main() -> Result<(), Error> {
             remaining_ms = remaining.as_millis() as u64,
             "cleanup invoked"
         );
-        let keep_going = cleanup::before(deadline);
+        let keep_going = deadline::before(deadline);
         Ok::<_, Error>(cleanup::handle(container, metrics, &event.payload, &keep_going).await?)
     }))
     .await

@@ -71,19 +71,6 @@ impl HttpConfig {
                 "JWT_HS256_SECRET_ARN, JWT_PUBLIC_KEY_PEM or JWT_JWKS",
             ));
         }
-        let per_minute = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-            match env
-                .parsed::<u32>(name, "a whole number")?
-                .unwrap_or(default)
-            {
-                0 => Err(ConfigError::Invalid {
-                    name,
-                    value: "0".to_owned(),
-                    expected: "at least 1",
-                }),
-                n => Ok(n),
-            }
-        };
         Ok(HttpConfig {
             issuer: env
                 .text("JWT_ISSUER")
@@ -102,8 +89,8 @@ impl HttpConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
-            mutations_per_minute: per_minute("RATE_LIMIT_PER_MINUTE", 10)?,
-            listings_per_minute: per_minute("RATE_LIMIT_LIST_PER_MINUTE", 60)?,
+            mutations_per_minute: env.positive("RATE_LIMIT_PER_MINUTE", 10)?.min(u32::MAX.into()) as u32,
+            listings_per_minute: env.positive("RATE_LIMIT_LIST_PER_MINUTE", 60)?.min(u32::MAX.into()) as u32,
             transaction_timeout: env
                 .millis("TRANSACTION_TIMEOUT_MS")?
                 .unwrap_or(Duration::from_secs(10)),

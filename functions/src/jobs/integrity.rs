@@ -1,30 +1,110 @@
-//! The integrity audit's checks: what the purge promises, checked from the
-//! same deletion plan, plus the audit log's chain, the source app's
-//! suspicious patterns and data consistency. Each check reports a count (zero
-//! when clean) so that each can have its own metric and alarm.
+//! The integrity audit: what the purge promises, checked from the same
+//! deletion plan, plus the audit log's chain, the source app's suspicious
+//! patterns and data consistency. Each check reports a count (zero when
+//! clean) so that each has its own metric and alarm.
+//!
+//! At scale the audit is a sequence of steps; the big ones (orphans per
+//! table, the audit chain) go in keyset-ordered batches. A run that nears
+//! the Lambda deadline stops between batches with its `Progress`, which the
+//! next invocation resumes (see `store::checkpoint`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
+use uuid::Uuid;
 
+use crate::aws::metrics::Metric;
 use crate::domain::UserType;
 use crate::domain::plan::{Entry, PROFILES};
 use crate::jobs::cleanup;
 use crate::store::audit::{self, ChainReport};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Warning,
     Critical,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The checks, each with its metric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Check {
+    Orphans,
+    IncompletePurges,
+    OverdueUsers,
+    AuditChainBreaks,
+    AuditIncompleteRows,
+    SelfDeletions,
+    SuperAdminsDeleted,
+    UnusualDeletionVolume,
+    DuplicateLiveEmails,
+    UnknownUserTypes,
+}
+
+impl Check {
+    pub const ALL: [Check; 10] = [
+        Check::Orphans,
+        Check::IncompletePurges,
+        Check::OverdueUsers,
+        Check::AuditChainBreaks,
+        Check::AuditIncompleteRows,
+        Check::SelfDeletions,
+        Check::SuperAdminsDeleted,
+        Check::UnusualDeletionVolume,
+        Check::DuplicateLiveEmails,
+        Check::UnknownUserTypes,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Check::Orphans => "orphans",
+            Check::IncompletePurges => "incomplete_purges",
+            Check::OverdueUsers => "overdue_users",
+            Check::AuditChainBreaks => "audit_chain_breaks",
+            Check::AuditIncompleteRows => "audit_incomplete_rows",
+            Check::SelfDeletions => "self_deletions",
+            Check::SuperAdminsDeleted => "super_admins_deleted",
+            Check::UnusualDeletionVolume => "unusual_deletion_volume",
+            Check::DuplicateLiveEmails => "duplicate_live_emails",
+            Check::UnknownUserTypes => "unknown_user_types",
+        }
+    }
+
+    /// The CloudWatch metric of the check (namespace `Erasure`, dimension
+    /// `Function=integrity_audit`).
+    pub fn metric(self) -> &'static str {
+        match self {
+            Check::Orphans => "IntegrityOrphans",
+            Check::IncompletePurges => "IntegrityIncompletePurges",
+            Check::OverdueUsers => "IntegrityOverdueUsers",
+            Check::AuditChainBreaks => "IntegrityAuditChainBreaks",
+            Check::AuditIncompleteRows => "IntegrityAuditIncompleteRows",
+            Check::SelfDeletions => "IntegritySelfDeletions",
+            Check::SuperAdminsDeleted => "IntegritySuperAdminsDeleted",
+            Check::UnusualDeletionVolume => "IntegrityUnusualDeletionVolume",
+            Check::DuplicateLiveEmails => "IntegrityDuplicateLiveEmails",
+            Check::UnknownUserTypes => "IntegrityUnknownUserTypes",
+        }
+    }
+
+    fn severity(self) -> Severity {
+        match self {
+            Check::OverdueUsers
+            | Check::AuditIncompleteRows
+            | Check::UnusualDeletionVolume
+            | Check::UnknownUserTypes => Severity::Warning,
+            _ => Severity::Critical,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Finding {
-    pub check: &'static str,
+    pub check: Check,
     pub severity: Severity,
     pub count: i64,
     pub detail: String,
@@ -37,203 +117,277 @@ pub struct IntegritySettings {
     pub window: Duration,
     /// Successful deletions by one actor within the window that count as unusual.
     pub volume_threshold: i64,
-    /// Audit rows verified per query.
-    pub chain_batch: i64,
+    /// Rows (or distinct user ids) per batched query.
+    pub batch: i64,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct IntegrityReport {
     /// Every check's count, zero when clean.
-    pub counts: BTreeMap<&'static str, i64>,
+    pub counts: BTreeMap<Check, i64>,
     pub findings: Vec<Finding>,
 }
 
 impl IntegrityReport {
-    fn record(&mut self, check: &'static str, severity: Severity, count: i64, detail: String) {
+    fn record(&mut self, check: Check, count: i64, detail: String) {
         *self.counts.entry(check).or_default() += count;
         if count > 0 {
             self.findings.push(Finding {
                 check,
-                severity,
+                severity: check.severity(),
                 count,
                 detail,
             });
         }
     }
+
+    /// One metric per check, for a finished run.
+    pub fn metrics(&self) -> Vec<Metric> {
+        Check::ALL
+            .iter()
+            .map(|c| Metric::count(c.metric(), self.counts.get(c).copied().unwrap_or(0) as f64))
+            .collect()
+    }
 }
 
-const DELETIONS: &str = "('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')";
-const PURGES: &str = "('PURGE', 'SCHEDULED_PURGE')";
-
-async fn count(db: &PgPool, sql: &str, seconds: Option<f64>) -> Result<i64, sqlx::Error> {
-    let query = sqlx::query_scalar(sql);
-    let query = match seconds {
-        Some(s) => query.bind(s),
-        None => query,
-    };
-    query.fetch_one(db).await
+/// Where a run is: the next step, the keyset cursor within it, the chain
+/// verified so far, and the report so far. Saved between invocations.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub step: usize,
+    /// The last user id a batched orphan scan covered.
+    pub cursor: Option<Uuid>,
+    pub chain: ChainReport,
+    pub report: IntegrityReport,
 }
 
-/// Runs every check over `plan` and returns the report.
+/// The steps of a run, in order: one orphan scan per plan entry, then the
+/// other checks.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    Orphans(&'a Entry),
+    IncompletePurges(&'a [Entry]),
+    OverdueUsers,
+    AuditChain,
+    AuditIncompleteRows,
+    SelfDeletions,
+    SuperAdminsDeleted,
+    UnusualDeletionVolume,
+    DuplicateLiveEmails,
+    UnknownUserTypes,
+}
+
+fn steps(plan: &[Entry]) -> Vec<Step<'_>> {
+    let mut steps: Vec<Step> = plan.iter().map(Step::Orphans).collect();
+    steps.extend([
+        Step::IncompletePurges(plan),
+        Step::OverdueUsers,
+        Step::AuditChain,
+        Step::AuditIncompleteRows,
+        Step::SelfDeletions,
+        Step::SuperAdminsDeleted,
+        Step::UnusualDeletionVolume,
+        Step::DuplicateLiveEmails,
+        Step::UnknownUserTypes,
+    ]);
+    steps
+}
+
+/// Runs every check to the end.
 pub async fn audit(
     db: &PgPool,
     plan: &[Entry],
     settings: &IntegritySettings,
 ) -> Result<IntegrityReport, sqlx::Error> {
-    let mut report = IntegrityReport::default();
-    let window = Some(settings.window.as_secs_f64());
+    let (progress, _) = resume(db, plan, settings, Progress::default(), &|| true).await?;
+    Ok(progress.report)
+}
 
-    // Orphans: rows whose user reference points at no profile (possible only
-    // if a foreign key was dropped or bypassed, which is what this watches for).
-    for entry in plan {
-        let (t, c) = (entry.reference.table, entry.reference.column);
-        let sql = format!(
-            "SELECT count(*) FROM {t} x WHERE x.{c} IS NOT NULL
-                AND NOT EXISTS (SELECT 1 FROM {PROFILES} p WHERE p.id = x.{c})"
-        );
-        let n = count(db, &sql, None).await?;
-        report.record(
-            "orphans",
-            Severity::Critical,
-            n,
-            format!("{t}.{c}: {n} row(s) reference no profile"),
-        );
-    }
-
-    // Completeness: a user purged within the window has left nothing behind.
-    let purged = format!(
-        "SELECT DISTINCT target_id FROM deletion_audit
-          WHERE action IN {PURGES} AND outcome = 'SUCCESS'
-            AND occurred_at > now() - make_interval(secs => $1)"
-    );
-    let mut incomplete = format!(
-        "SELECT count(*) FROM ({purged}) d WHERE EXISTS (SELECT 1 FROM {PROFILES} p WHERE p.id = d.target_id)"
-    );
-    for entry in plan {
-        let (t, c) = (entry.reference.table, entry.reference.column);
-        incomplete.push_str(&format!(
-            " OR EXISTS (SELECT 1 FROM {t} x WHERE x.{c} = d.target_id)"
-        ));
-    }
-    let n = count(db, &incomplete, window).await?;
-    report.record(
-        "incomplete_purges",
-        Severity::Critical,
-        n,
-        format!("{n} purged user(s) still referenced"),
-    );
-
-    // Retention: soft-deleted past the grace period and still here.
-    let n = cleanup::overdue(db, settings.grace_period).await?;
-    report.record(
-        "overdue_users",
-        Severity::Warning,
-        n,
-        format!("{n} user(s) past the grace period"),
-    );
-
-    // The audit log: the chain, then the fields every success row must carry.
-    let mut conn = db.acquire().await?;
-    let mut chain = ChainReport::default();
-    loop {
-        let next = audit::verify_batch(&mut conn, &chain, settings.chain_batch).await?;
-        let done = next.rows_checked == chain.rows_checked;
-        chain = next;
-        if done {
-            break;
+/// Continues a run from `progress` while `keep_going` allows; returns where
+/// it got to and whether the run is complete.
+pub async fn resume(
+    db: &PgPool,
+    plan: &[Entry],
+    settings: &IntegritySettings,
+    mut progress: Progress,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<(Progress, bool), sqlx::Error> {
+    let steps = steps(plan);
+    while let Some(&step) = steps.get(progress.step) {
+        if !keep_going() {
+            return Ok((progress, false));
+        }
+        if advance(db, step, settings, &mut progress).await? {
+            progress.step += 1;
+            progress.cursor = None;
         }
     }
-    let breaks = chain.breaks.len() as i64;
-    report.record(
-        "audit_chain_breaks",
-        Severity::Critical,
-        breaks,
-        format!("chain broken at {:?}", chain.breaks),
-    );
-    let n = count(
-        db,
-        "SELECT count(*) FROM deletion_audit WHERE outcome = 'SUCCESS' AND (
-             target_id IS NULL AND action <> 'LIST_DELETED'
-          OR actor_id IS NULL AND action <> 'SCHEDULED_PURGE'
-          OR policy_digest IS NULL OR policy_rule IS NULL)",
-        None,
-    )
-    .await?;
-    report.record(
-        "audit_incomplete_rows",
-        Severity::Warning,
-        n,
-        format!("{n} success row(s) lack required fields"),
-    );
+    Ok((progress, true))
+}
 
-    // Suspicious patterns, as the source app's monitoring checks them.
-    let n = count(
-        db,
-        &format!("SELECT count(*) FROM deletion_audit WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND actor_id = target_id"),
-        None,
+const DELETIONS: &str = "('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')";
+const PURGES: &str = "('PURGE', 'SCHEDULED_PURGE')";
+
+async fn count(db: &PgPool, sql: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sql).fetch_one(db).await
+}
+
+/// Does one batch of `step`; true when the step is finished.
+async fn advance(
+    db: &PgPool,
+    step: Step<'_>,
+    settings: &IntegritySettings,
+    progress: &mut Progress,
+) -> Result<bool, sqlx::Error> {
+    let window = settings.window.as_secs_f64();
+    let report = &mut progress.report;
+    match step {
+        Step::Orphans(entry) => {
+            let (last, orphans) = orphan_batch(db, entry, progress.cursor, settings.batch).await?;
+            let (t, c) = (entry.reference.table, entry.reference.column);
+            report.record(Check::Orphans, orphans, format!("{t}.{c}: {orphans} row(s) reference no profile"));
+            progress.cursor = last;
+            return Ok(last.is_none());
+        }
+        Step::AuditChain => {
+            let mut conn = db.acquire().await?;
+            let next = audit::verify_batch(&mut conn, &progress.chain, settings.batch).await?;
+            let done = next.rows_checked == progress.chain.rows_checked;
+            progress.chain = next;
+            if !done {
+                return Ok(false);
+            }
+            let breaks = &progress.chain.breaks;
+            report.record(Check::AuditChainBreaks, breaks.len() as i64, format!("chain broken at {breaks:?}"));
+        }
+        Step::IncompletePurges(plan) => {
+            let n: i64 = sqlx::query_scalar(&incomplete_purges_sql(plan))
+                .bind(window)
+                .fetch_one(db)
+                .await?;
+            report.record(Check::IncompletePurges, n, format!("{n} purged user(s) still referenced"));
+        }
+        Step::OverdueUsers => {
+            let n = cleanup::overdue(db, settings.grace_period).await?;
+            report.record(Check::OverdueUsers, n, format!("{n} user(s) past the grace period"));
+        }
+        Step::AuditIncompleteRows => {
+            let n = count(
+                db,
+                "SELECT count(*) FROM deletion_audit WHERE outcome = 'SUCCESS' AND (
+                     target_id IS NULL AND action <> 'LIST_DELETED'
+                  OR actor_id IS NULL AND action <> 'SCHEDULED_PURGE'
+                  OR policy_digest IS NULL OR policy_rule IS NULL)",
+            )
+            .await?;
+            report.record(Check::AuditIncompleteRows, n, format!("{n} success row(s) lack required fields"));
+        }
+        Step::SelfDeletions => {
+            let n = count(db, &format!(
+                "SELECT count(*) FROM deletion_audit
+                  WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND actor_id = target_id"
+            ))
+            .await?;
+            report.record(Check::SelfDeletions, n, format!("{n} successful self-deletion(s)"));
+        }
+        Step::SuperAdminsDeleted => {
+            let n = count(db, &format!(
+                "SELECT count(*) FROM deletion_audit
+                  WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND target_role = 'SUPER_ADMIN'"
+            ))
+            .await?;
+            report.record(Check::SuperAdminsDeleted, n, format!("{n} SUPER_ADMIN deletion(s)"));
+        }
+        Step::UnusualDeletionVolume => {
+            let n: i64 = sqlx::query_scalar(&format!(
+                "SELECT count(*) FROM (
+                     SELECT actor_id FROM deletion_audit
+                      WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND actor_id IS NOT NULL
+                        AND occurred_at > now() - make_interval(secs => $1)
+                      GROUP BY actor_id HAVING count(*) > $2) heavy"
+            ))
+            .bind(window)
+            .bind(settings.volume_threshold)
+            .fetch_one(db)
+            .await?;
+            let detail = format!("{n} actor(s) over {} deletions", settings.volume_threshold);
+            report.record(Check::UnusualDeletionVolume, n, detail);
+        }
+        Step::DuplicateLiveEmails => {
+            let n = count(
+                db,
+                "SELECT count(*) FROM (SELECT lower(email) FROM profiles WHERE deleted_at IS NULL
+                                        GROUP BY 1 HAVING count(*) > 1) d",
+            )
+            .await?;
+            report.record(Check::DuplicateLiveEmails, n, format!("{n} email(s) shared by live users"));
+        }
+        Step::UnknownUserTypes => {
+            let known: Vec<&str> = UserType::ALL.iter().map(|t| t.as_str()).collect();
+            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles WHERE NOT (type = ANY($1))")
+                .bind(&known)
+                .fetch_one(db)
+                .await?;
+            report.record(Check::UnknownUserTypes, n, format!("{n} profile(s) of an unknown type"));
+        }
+    }
+    Ok(true)
+}
+
+/// One batch of an orphan scan: the next `batch` distinct user ids the
+/// entry's column holds after `after`, in index order, and how many rows
+/// with those ids reference no profile. `None` when the column is done.
+async fn orphan_batch(
+    db: &PgPool,
+    entry: &Entry,
+    after: Option<Uuid>,
+    batch: i64,
+) -> Result<(Option<Uuid>, i64), sqlx::Error> {
+    let sql = orphan_batch_sql(entry, after.is_some());
+    let query = sqlx::query_as(&sql);
+    let query = match after {
+        Some(id) => query.bind(id),
+        None => query,
+    };
+    let (last, orphans): (Option<Uuid>, i64) = query.bind(batch).fetch_one(db).await?;
+    Ok((last, orphans))
+}
+
+/// The SQL of an orphan batch; with `resuming`, $1 is the last id covered
+/// and $2 the batch size, otherwise $1 is the batch size.
+pub fn orphan_batch_sql(entry: &Entry, resuming: bool) -> String {
+    let (t, c) = (entry.reference.table, entry.reference.column);
+    let (lower_bound, limit) = if resuming {
+        (format!("AND {c} > $1"), "$2")
+    } else {
+        (String::new(), "$1")
+    };
+    format!(
+        "WITH ids AS (
+             SELECT DISTINCT {c} AS id FROM {t}
+              WHERE {c} IS NOT NULL {lower_bound}
+              ORDER BY {c} LIMIT {limit})
+         SELECT (SELECT id FROM ids ORDER BY id DESC LIMIT 1),
+                (SELECT count(*) FROM {t} x JOIN ids ON x.{c} = ids.id
+                  WHERE NOT EXISTS (SELECT 1 FROM {PROFILES} p WHERE p.id = ids.id))"
     )
-    .await?;
-    report.record(
-        "self_deletions",
-        Severity::Critical,
-        n,
-        format!("{n} successful self-deletion(s)"),
-    );
-    let n = count(
-        db,
-        &format!("SELECT count(*) FROM deletion_audit WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND target_role = 'SUPER_ADMIN'"),
-        None,
-    )
-    .await?;
-    report.record(
-        "super_admins_deleted",
-        Severity::Critical,
-        n,
-        format!("{n} SUPER_ADMIN deletion(s)"),
-    );
-    let n: i64 = sqlx::query_scalar(&format!(
+}
+
+/// The SQL counting users purged within the window ($1, seconds) that a row
+/// anywhere in the plan (or their profile) still references.
+pub fn incomplete_purges_sql(plan: &[Entry]) -> String {
+    let mut sql = format!(
         "SELECT count(*) FROM (
-             SELECT actor_id FROM deletion_audit
-              WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND actor_id IS NOT NULL
-                AND occurred_at > now() - make_interval(secs => $1)
-              GROUP BY actor_id HAVING count(*) > $2) heavy"
-    ))
-    .bind(settings.window.as_secs_f64())
-    .bind(settings.volume_threshold)
-    .fetch_one(db)
-    .await?;
-    report.record(
-        "unusual_deletion_volume",
-        Severity::Warning,
-        n,
-        format!("{n} actor(s) over {} deletions", settings.volume_threshold),
+             SELECT DISTINCT target_id FROM deletion_audit
+              WHERE action IN {PURGES} AND outcome = 'SUCCESS'
+                AND occurred_at > now() - make_interval(secs => $1)) d
+          WHERE EXISTS (SELECT 1 FROM {PROFILES} p WHERE p.id = d.target_id)"
     );
-
-    // Consistency.
-    let n = count(
-        db,
-        "SELECT count(*) FROM (SELECT lower(email) FROM profiles WHERE deleted_at IS NULL
-                                GROUP BY 1 HAVING count(*) > 1) d",
-        None,
-    )
-    .await?;
-    report.record(
-        "duplicate_live_emails",
-        Severity::Critical,
-        n,
-        format!("{n} email(s) shared by live users"),
-    );
-    let known: Vec<&str> = UserType::ALL.iter().map(|t| t.as_str()).collect();
-    let n: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles WHERE NOT (type = ANY($1))")
-        .bind(&known)
-        .fetch_one(db)
-        .await?;
-    report.record(
-        "unknown_user_types",
-        Severity::Warning,
-        n,
-        format!("{n} profile(s) of an unknown type"),
-    );
-    Ok(report)
+    for entry in plan {
+        let (t, c) = (entry.reference.table, entry.reference.column);
+        sql.push_str(&format!(" OR EXISTS (SELECT 1 FROM {t} x WHERE x.{c} = d.target_id)"));
+    }
+    sql
 }

@@ -1,4 +1,6 @@
 //! The scheduled and on-demand jobs.
 
+pub mod audit_run;
 pub mod cleanup;
+pub mod deadline;
 pub mod integrity;

@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgConnection;
 use sqlx::types::Json;
 use uuid::Uuid;
@@ -168,7 +168,7 @@ async fn insert(
 }
 
 /// Where the chain is broken, by the position (seq) at which it shows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum ChainBreak {
     /// The row's content no longer matches its hash: it was edited (or its
@@ -179,14 +179,13 @@ pub enum ChainBreak {
     Unlinked { seq: i64 },
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ChainReport {
     pub rows_checked: u64,
     pub breaks: Vec<ChainBreak>,
     /// Where to resume: the last seq checked and its hash.
     pub last_seq: Option<i64>,
-    #[serde(skip)]
     pub last_hash: Option<Vec<u8>>,
 }
 

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod cast;
+pub mod checkpoint;
 pub mod deletion;
 pub mod errors;
 pub mod migrations;

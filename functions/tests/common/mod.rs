@@ -156,3 +156,63 @@ pub async fn send_event(
 ) -> Answer {
     send(app, &event(function, name)).await
 }
+
+/// A Lambda container over the test's pool, its AWS clients on moto, the
+/// rest of the configuration the defaults.
+pub async fn container(db: PgPool) -> erasure::container::Container {
+    let sdk = moto().await;
+    let config = erasure::config::Config::from_lookup(|k| {
+        (k == "DATABASE_URL").then(|| "postgres://unused".into())
+    })
+    .unwrap();
+    erasure::container::Container {
+        config,
+        secrets: erasure::aws::secrets::Secrets::new(&sdk),
+        sdk,
+        db,
+        policy: Policy::embedded(),
+    }
+}
+
+/// The metric names moto's CloudWatch holds for `function`.
+pub async fn metric_names(sdk: &SdkConfig, function: &str) -> Vec<String> {
+    use aws_sdk_cloudwatch::types::DimensionFilter;
+    let listed = aws_sdk_cloudwatch::Client::new(sdk)
+        .list_metrics()
+        .namespace(erasure::aws::metrics::NAMESPACE)
+        .dimensions(DimensionFilter::builder().name("Function").value(function).build())
+        .send()
+        .await
+        .unwrap();
+    let mut names: Vec<String> = listed
+        .metrics()
+        .iter()
+        .filter_map(|m| m.metric_name().map(str::to_owned))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// The largest value of `metric` for `function` within the last hour.
+pub async fn metric_max(sdk: &SdkConfig, function: &str, metric: &str) -> f64 {
+    use aws_sdk_cloudwatch::types::{Dimension, Statistic};
+    let now = std::time::SystemTime::now();
+    let stats = aws_sdk_cloudwatch::Client::new(sdk)
+        .get_metric_statistics()
+        .namespace(erasure::aws::metrics::NAMESPACE)
+        .metric_name(metric)
+        .dimensions(Dimension::builder().name("Function").value(function).build())
+        .start_time((now - Duration::from_secs(3600)).into())
+        .end_time((now + Duration::from_secs(60)).into())
+        .period(60)
+        .statistics(Statistic::Maximum)
+        .send()
+        .await
+        .unwrap();
+    stats
+        .datapoints()
+        .iter()
+        .filter_map(|d| d.maximum())
+        .fold(0.0, f64::max)
+}

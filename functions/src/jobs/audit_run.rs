@@ -1,0 +1,107 @@
+//! One invocation of the integrity audit function (scheduled, or on demand):
+//! take the open run or start one, resume it until done or the deadline
+//! nears, save where it got to, and, once a run is complete, log its report
+//! and publish one metric per check.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::integrity::{self, IntegrityReport, IntegritySettings};
+use crate::aws::metrics::{Metric, Metrics};
+use crate::container::Container;
+use crate::domain::plan::PLAN;
+use crate::store::checkpoint;
+
+/// The function's name, as the `Function` dimension of its metrics.
+pub const FUNCTION: &str = "integrity_audit";
+
+/// The EventBridge scheduled event, or `{"restart": true}` from an operator
+/// to abandon an open run and start over. Other fields are ignored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AuditEvent {
+    #[serde(default)]
+    pub restart: bool,
+    #[serde(default)]
+    pub detail: Option<AuditDetail>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AuditDetail {
+    #[serde(default)]
+    pub restart: bool,
+}
+
+impl AuditEvent {
+    fn restart(&self) -> bool {
+        self.restart || self.detail.as_ref().is_some_and(|d| d.restart)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase", tag = "status")]
+pub enum AuditOutcome {
+    /// The run finished: the full report.
+    Complete {
+        run_id: i64,
+        invocations: i32,
+        report: IntegrityReport,
+    },
+    /// The deadline came first: the next invocation continues from `step`.
+    Incomplete {
+        run_id: i64,
+        invocations: i32,
+        step: usize,
+        report_so_far: IntegrityReport,
+    },
+    /// Another invocation is working on the open run right now.
+    Busy,
+}
+
+pub async fn handle(
+    container: &Container,
+    metrics: &Metrics,
+    event: &AuditEvent,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<AuditOutcome, sqlx::Error> {
+    let started = Instant::now();
+    let db = &container.db;
+    let Some(held) = checkpoint::take(db, event.restart()).await? else {
+        tracing::warn!("another invocation holds the integrity audit; leaving it to finish");
+        return Ok(AuditOutcome::Busy);
+    };
+    let settings = IntegritySettings {
+        grace_period: container.config.grace_period,
+        window: container.config.integrity.window,
+        volume_threshold: container.config.integrity.volume_threshold,
+        batch: container.config.integrity.batch,
+    };
+    let (progress, done) =
+        integrity::resume(db, PLAN, &settings, held.progress.clone(), keep_going).await?;
+    checkpoint::save(db, &held, &progress, done).await?;
+    let outcome = if done {
+        let report = progress.report;
+        tracing::info!(run_id = held.id, findings = ?report.findings, counts = ?report.counts, "integrity audit complete");
+        let mut figures = report.metrics();
+        figures.push(Metric::millis("IntegrityAuditDuration", started.elapsed().as_millis() as f64));
+        // A CloudWatch outage is logged, not fatal: the report is saved and
+        // returned, and the missing metrics alarm on their own.
+        if let Err(e) = metrics.publish(FUNCTION, &figures).await {
+            tracing::error!(error = %e, "could not publish the integrity metrics");
+        }
+        AuditOutcome::Complete {
+            run_id: held.id,
+            invocations: held.invocations,
+            report,
+        }
+    } else {
+        tracing::info!(run_id = held.id, step = progress.step, "integrity audit paused before the deadline");
+        AuditOutcome::Incomplete {
+            run_id: held.id,
+            invocations: held.invocations,
+            step: progress.step,
+            report_so_far: progress.report,
+        }
+    };
+    Ok(outcome)
+}

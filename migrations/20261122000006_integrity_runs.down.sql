@@ -1,0 +1,2 @@
+REVOKE ALL ON integrity_runs FROM erasure_app;
+DROP TABLE integrity_runs;
