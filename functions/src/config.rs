@@ -246,7 +246,10 @@ impl Env<'_> {
 
     /// A whole number of at least 1, `default` when unset.
     pub(crate) fn positive(&self, name: &'static str, default: u64) -> Result<u64, ConfigError> {
-        match self.parsed::<u64>(name, "a whole number")?.unwrap_or(default) {
+        match self
+            .parsed::<u64>(name, "a whole number")?
+            .unwrap_or(default)
+        {
             0 => Err(ConfigError::Invalid {
                 name,
                 value: "0".to_owned(),

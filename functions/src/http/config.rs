@@ -89,8 +89,12 @@ impl HttpConfig {
                         .collect()
                 })
                 .unwrap_or_default(),
-            mutations_per_minute: env.positive("RATE_LIMIT_PER_MINUTE", 10)?.min(u32::MAX.into()) as u32,
-            listings_per_minute: env.positive("RATE_LIMIT_LIST_PER_MINUTE", 60)?.min(u32::MAX.into()) as u32,
+            mutations_per_minute: env
+                .positive("RATE_LIMIT_PER_MINUTE", 10)?
+                .min(u32::MAX.into()) as u32,
+            listings_per_minute: env
+                .positive("RATE_LIMIT_LIST_PER_MINUTE", 60)?
+                .min(u32::MAX.into()) as u32,
             transaction_timeout: env
                 .millis("TRANSACTION_TIMEOUT_MS")?
                 .unwrap_or(Duration::from_secs(10)),

@@ -79,26 +79,35 @@ pub async fn handle(
     let (progress, done) =
         integrity::resume(db, PLAN, &settings, held.progress.clone(), keep_going).await?;
     checkpoint::save(db, &held, &progress, done).await?;
+    let (run_id, invocations) = (held.id, held.invocations);
+    held.release().await?;
     let outcome = if done {
         let report = progress.report;
-        tracing::info!(run_id = held.id, findings = ?report.findings, counts = ?report.counts, "integrity audit complete");
+        tracing::info!(run_id, findings = ?report.findings, counts = ?report.counts, "integrity audit complete");
         let mut figures = report.metrics();
-        figures.push(Metric::millis("IntegrityAuditDuration", started.elapsed().as_millis() as f64));
+        figures.push(Metric::millis(
+            "IntegrityAuditDuration",
+            started.elapsed().as_millis() as f64,
+        ));
         // A CloudWatch outage is logged, not fatal: the report is saved and
         // returned, and the missing metrics alarm on their own.
         if let Err(e) = metrics.publish(FUNCTION, &figures).await {
             tracing::error!(error = %e, "could not publish the integrity metrics");
         }
         AuditOutcome::Complete {
-            run_id: held.id,
-            invocations: held.invocations,
+            run_id,
+            invocations,
             report,
         }
     } else {
-        tracing::info!(run_id = held.id, step = progress.step, "integrity audit paused before the deadline");
+        tracing::info!(
+            run_id,
+            step = progress.step,
+            "integrity audit paused before the deadline"
+        );
         AuditOutcome::Incomplete {
-            run_id: held.id,
-            invocations: held.invocations,
+            run_id,
+            invocations,
             step: progress.step,
             report_so_far: progress.report,
         }

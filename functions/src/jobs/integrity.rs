@@ -247,7 +247,11 @@ async fn advance(
         Step::Orphans(entry) => {
             let (last, orphans) = orphan_batch(db, entry, progress.cursor, settings.batch).await?;
             let (t, c) = (entry.reference.table, entry.reference.column);
-            report.record(Check::Orphans, orphans, format!("{t}.{c}: {orphans} row(s) reference no profile"));
+            report.record(
+                Check::Orphans,
+                orphans,
+                format!("{t}.{c}: {orphans} row(s) reference no profile"),
+            );
             progress.cursor = last;
             return Ok(last.is_none());
         }
@@ -260,18 +264,30 @@ async fn advance(
                 return Ok(false);
             }
             let breaks = &progress.chain.breaks;
-            report.record(Check::AuditChainBreaks, breaks.len() as i64, format!("chain broken at {breaks:?}"));
+            report.record(
+                Check::AuditChainBreaks,
+                breaks.len() as i64,
+                format!("chain broken at {breaks:?}"),
+            );
         }
         Step::IncompletePurges(plan) => {
             let n: i64 = sqlx::query_scalar(&incomplete_purges_sql(plan))
                 .bind(window)
                 .fetch_one(db)
                 .await?;
-            report.record(Check::IncompletePurges, n, format!("{n} purged user(s) still referenced"));
+            report.record(
+                Check::IncompletePurges,
+                n,
+                format!("{n} purged user(s) still referenced"),
+            );
         }
         Step::OverdueUsers => {
             let n = cleanup::overdue(db, settings.grace_period).await?;
-            report.record(Check::OverdueUsers, n, format!("{n} user(s) past the grace period"));
+            report.record(
+                Check::OverdueUsers,
+                n,
+                format!("{n} user(s) past the grace period"),
+            );
         }
         Step::AuditIncompleteRows => {
             let n = count(
@@ -282,15 +298,26 @@ async fn advance(
                   OR policy_digest IS NULL OR policy_rule IS NULL)",
             )
             .await?;
-            report.record(Check::AuditIncompleteRows, n, format!("{n} success row(s) lack required fields"));
+            report.record(
+                Check::AuditIncompleteRows,
+                n,
+                format!("{n} success row(s) lack required fields"),
+            );
         }
         Step::SelfDeletions => {
-            let n = count(db, &format!(
-                "SELECT count(*) FROM deletion_audit
+            let n = count(
+                db,
+                &format!(
+                    "SELECT count(*) FROM deletion_audit
                   WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND actor_id = target_id"
-            ))
+                ),
+            )
             .await?;
-            report.record(Check::SelfDeletions, n, format!("{n} successful self-deletion(s)"));
+            report.record(
+                Check::SelfDeletions,
+                n,
+                format!("{n} successful self-deletion(s)"),
+            );
         }
         Step::SuperAdminsDeleted => {
             let n = count(db, &format!(
@@ -298,7 +325,11 @@ async fn advance(
                   WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND target_role = 'SUPER_ADMIN'"
             ))
             .await?;
-            report.record(Check::SuperAdminsDeleted, n, format!("{n} SUPER_ADMIN deletion(s)"));
+            report.record(
+                Check::SuperAdminsDeleted,
+                n,
+                format!("{n} SUPER_ADMIN deletion(s)"),
+            );
         }
         Step::UnusualDeletionVolume => {
             let n: i64 = sqlx::query_scalar(&format!(
@@ -322,15 +353,24 @@ async fn advance(
                                         GROUP BY 1 HAVING count(*) > 1) d",
             )
             .await?;
-            report.record(Check::DuplicateLiveEmails, n, format!("{n} email(s) shared by live users"));
+            report.record(
+                Check::DuplicateLiveEmails,
+                n,
+                format!("{n} email(s) shared by live users"),
+            );
         }
         Step::UnknownUserTypes => {
             let known: Vec<&str> = UserType::ALL.iter().map(|t| t.as_str()).collect();
-            let n: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles WHERE NOT (type = ANY($1))")
-                .bind(&known)
-                .fetch_one(db)
-                .await?;
-            report.record(Check::UnknownUserTypes, n, format!("{n} profile(s) of an unknown type"));
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM profiles WHERE NOT (type = ANY($1))")
+                    .bind(&known)
+                    .fetch_one(db)
+                    .await?;
+            report.record(
+                Check::UnknownUserTypes,
+                n,
+                format!("{n} profile(s) of an unknown type"),
+            );
         }
     }
     Ok(true)
@@ -387,7 +427,9 @@ pub fn incomplete_purges_sql(plan: &[Entry]) -> String {
     );
     for entry in plan {
         let (t, c) = (entry.reference.table, entry.reference.column);
-        sql.push_str(&format!(" OR EXISTS (SELECT 1 FROM {t} x WHERE x.{c} = d.target_id)"));
+        sql.push_str(&format!(
+            " OR EXISTS (SELECT 1 FROM {t} x WHERE x.{c} = d.target_id)"
+        ));
     }
     sql
 }

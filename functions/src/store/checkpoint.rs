@@ -18,7 +18,7 @@ pub struct Held {
     pub invocations: i32,
     /// Keeps the advisory lock: a connection of its own, outside the pool,
     /// so dropping it closes the session and the lock with it.
-    _lock: PgConnection,
+    lock: PgConnection,
 }
 
 /// Takes the open run (or starts one; `restart` abandons the open one first),
@@ -47,10 +47,12 @@ pub async fn take(db: &PgPool, restart: bool) -> Result<Option<Held>, sqlx::Erro
         Some((id, progress, invocations)) => (id, progress.0, invocations),
         None => {
             let progress = Progress::default();
-            let id = sqlx::query_scalar("INSERT INTO integrity_runs (progress) VALUES ($1) RETURNING id")
-                .bind(sqlx::types::Json(&progress))
-                .fetch_one(db)
-                .await?;
+            let id = sqlx::query_scalar(
+                "INSERT INTO integrity_runs (progress) VALUES ($1) RETURNING id",
+            )
+            .bind(sqlx::types::Json(&progress))
+            .fetch_one(db)
+            .await?;
             (id, progress, 1)
         }
     };
@@ -58,12 +60,29 @@ pub async fn take(db: &PgPool, restart: bool) -> Result<Option<Held>, sqlx::Erro
         id,
         progress,
         invocations,
-        _lock: lock,
+        lock: lock,
     }))
 }
 
+impl Held {
+    /// Lets the next invocation take the run at once (dropping a `Held`
+    /// also releases it, once the server sees the connection close).
+    pub async fn release(mut self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(LOCK)
+            .execute(&mut self.lock)
+            .await
+            .map(|_| ())
+    }
+}
+
 /// Saves where the run got to, and closes it when `finished`.
-pub async fn save(db: &PgPool, held: &Held, progress: &Progress, finished: bool) -> Result<(), sqlx::Error> {
+pub async fn save(
+    db: &PgPool,
+    held: &Held,
+    progress: &Progress,
+    finished: bool,
+) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE integrity_runs
             SET progress = $2, updated_at = now(), finished_at = CASE WHEN $3 THEN now() END

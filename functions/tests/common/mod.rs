@@ -180,7 +180,12 @@ pub async fn metric_names(sdk: &SdkConfig, function: &str) -> Vec<String> {
     let listed = aws_sdk_cloudwatch::Client::new(sdk)
         .list_metrics()
         .namespace(erasure::aws::metrics::NAMESPACE)
-        .dimensions(DimensionFilter::builder().name("Function").value(function).build())
+        .dimensions(
+            DimensionFilter::builder()
+                .name("Function")
+                .value(function)
+                .build(),
+        )
         .send()
         .await
         .unwrap();
@@ -202,7 +207,12 @@ pub async fn metric_max(sdk: &SdkConfig, function: &str, metric: &str) -> f64 {
         .get_metric_statistics()
         .namespace(erasure::aws::metrics::NAMESPACE)
         .metric_name(metric)
-        .dimensions(Dimension::builder().name("Function").value(function).build())
+        .dimensions(
+            Dimension::builder()
+                .name("Function")
+                .value(function)
+                .build(),
+        )
         .start_time((now - Duration::from_secs(3600)).into())
         .end_time((now + Duration::from_secs(60)).into())
         .period(60)
