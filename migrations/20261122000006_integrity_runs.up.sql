@@ -13,3 +13,6 @@ CREATE TABLE integrity_runs (
 CREATE UNIQUE INDEX integrity_runs_one_open ON integrity_runs ((true)) WHERE finished_at IS NULL;
 
 GRANT SELECT, INSERT, UPDATE ON integrity_runs TO erasure_app;
+
+-- The audit's windowed checks read the recent audit rows by time.
+CREATE INDEX deletion_audit_occurred_at_idx ON deletion_audit (occurred_at);

@@ -305,12 +305,14 @@ pub async fn handle(
     Ok(report)
 }
 
+/// Soft-deleted users past the grace period ($1, seconds).
+pub const OVERDUE: &str =
+    "SELECT count(*) FROM profiles WHERE deleted_at < now() - make_interval(secs => $1)";
+
 /// Soft-deleted users past the grace period that are still present.
 pub async fn overdue(db: &PgPool, grace_period: Duration) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT count(*) FROM profiles WHERE deleted_at < now() - make_interval(secs => $1)",
-    )
-    .bind(grace_period.as_secs_f64())
-    .fetch_one(db)
-    .await
+    sqlx::query_scalar(OVERDUE)
+        .bind(grace_period.as_secs_f64())
+        .fetch_one(db)
+        .await
 }

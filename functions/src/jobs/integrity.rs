@@ -16,7 +16,6 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::aws::metrics::Metric;
-use crate::domain::UserType;
 use crate::domain::plan::{Entry, PROFILES};
 use crate::jobs::cleanup;
 use crate::store::audit::{self, ChainReport};
@@ -227,11 +226,12 @@ pub async fn resume(
     Ok((progress, true))
 }
 
-const DELETIONS: &str = "('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')";
 const PURGES: &str = "('PURGE', 'SCHEDULED_PURGE')";
 
-async fn count(db: &PgPool, sql: &str) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(sql).fetch_one(db).await
+/// A count over the audit rows of the window ($1, seconds). Older rows were
+/// checked by the runs of their day, and the chain shows if they change.
+async fn windowed(db: &PgPool, sql: &str, window: f64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sql).bind(window).fetch_one(db).await
 }
 
 /// Does one batch of `step`; true when the step is finished.
@@ -290,41 +290,17 @@ async fn advance(
             );
         }
         Step::AuditIncompleteRows => {
-            let n = count(
-                db,
-                "SELECT count(*) FROM deletion_audit WHERE outcome = 'SUCCESS' AND (
-                     target_id IS NULL AND action <> 'LIST_DELETED'
-                  OR actor_id IS NULL AND action <> 'SCHEDULED_PURGE'
-                  OR policy_digest IS NULL OR policy_rule IS NULL)",
-            )
-            .await?;
-            report.record(
-                Check::AuditIncompleteRows,
-                n,
-                format!("{n} success row(s) lack required fields"),
-            );
+            let n = windowed(db, sql::AUDIT_INCOMPLETE_ROWS, window).await?;
+            let detail = format!("{n} success row(s) lack required fields");
+            report.record(Check::AuditIncompleteRows, n, detail);
         }
         Step::SelfDeletions => {
-            let n = count(
-                db,
-                &format!(
-                    "SELECT count(*) FROM deletion_audit
-                  WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND actor_id = target_id"
-                ),
-            )
-            .await?;
-            report.record(
-                Check::SelfDeletions,
-                n,
-                format!("{n} successful self-deletion(s)"),
-            );
+            let n = windowed(db, sql::SELF_DELETIONS, window).await?;
+            let detail = format!("{n} successful self-deletion(s)");
+            report.record(Check::SelfDeletions, n, detail);
         }
         Step::SuperAdminsDeleted => {
-            let n = count(db, &format!(
-                "SELECT count(*) FROM deletion_audit
-                  WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND target_role = 'SUPER_ADMIN'"
-            ))
-            .await?;
+            let n = windowed(db, sql::SUPER_ADMINS_DELETED, window).await?;
             report.record(
                 Check::SuperAdminsDeleted,
                 n,
@@ -332,48 +308,76 @@ async fn advance(
             );
         }
         Step::UnusualDeletionVolume => {
-            let n: i64 = sqlx::query_scalar(&format!(
-                "SELECT count(*) FROM (
-                     SELECT actor_id FROM deletion_audit
-                      WHERE outcome = 'SUCCESS' AND action IN {DELETIONS} AND actor_id IS NOT NULL
-                        AND occurred_at > now() - make_interval(secs => $1)
-                      GROUP BY actor_id HAVING count(*) > $2) heavy"
-            ))
-            .bind(window)
-            .bind(settings.volume_threshold)
-            .fetch_one(db)
-            .await?;
+            let n: i64 = sqlx::query_scalar(sql::UNUSUAL_DELETION_VOLUME)
+                .bind(window)
+                .bind(settings.volume_threshold)
+                .fetch_one(db)
+                .await?;
             let detail = format!("{n} actor(s) over {} deletions", settings.volume_threshold);
             report.record(Check::UnusualDeletionVolume, n, detail);
         }
         Step::DuplicateLiveEmails => {
-            let n = count(
-                db,
-                "SELECT count(*) FROM (SELECT lower(email) FROM profiles WHERE deleted_at IS NULL
-                                        GROUP BY 1 HAVING count(*) > 1) d",
-            )
-            .await?;
-            report.record(
-                Check::DuplicateLiveEmails,
-                n,
-                format!("{n} email(s) shared by live users"),
-            );
+            let n: i64 = sqlx::query_scalar(sql::DUPLICATE_LIVE_EMAILS)
+                .fetch_one(db)
+                .await?;
+            let detail = format!("{n} email(s) shared by live users");
+            report.record(Check::DuplicateLiveEmails, n, detail);
         }
         Step::UnknownUserTypes => {
-            let known: Vec<&str> = UserType::ALL.iter().map(|t| t.as_str()).collect();
-            let n: i64 =
-                sqlx::query_scalar("SELECT count(*) FROM profiles WHERE NOT (type = ANY($1))")
-                    .bind(&known)
-                    .fetch_one(db)
-                    .await?;
-            report.record(
-                Check::UnknownUserTypes,
-                n,
-                format!("{n} profile(s) of an unknown type"),
-            );
+            let n: i64 = sqlx::query_scalar(sql::UNKNOWN_USER_TYPES)
+                .bind(sql::known_user_types())
+                .fetch_one(db)
+                .await?;
+            let detail = format!("{n} profile(s) of an unknown type");
+            report.record(Check::UnknownUserTypes, n, detail);
         }
     }
     Ok(true)
+}
+
+/// The single-statement checks' queries, by name, so that their plans can
+/// be shown and checked (`functions/tests/integrity_plans.rs`). $1 is the
+/// window in seconds where there is one. The audit rows are read by time
+/// (`deletion_audit_occurred_at_idx`, or `(action, occurred_at)`).
+pub mod sql {
+    use crate::domain::UserType;
+
+    pub const AUDIT_INCOMPLETE_ROWS: &str = "SELECT count(*) FROM deletion_audit
+        WHERE occurred_at > now() - make_interval(secs => $1) AND outcome = 'SUCCESS' AND (
+              target_id IS NULL AND action <> 'LIST_DELETED'
+           OR actor_id IS NULL AND action <> 'SCHEDULED_PURGE'
+           OR policy_digest IS NULL OR policy_rule IS NULL)";
+
+    pub const SELF_DELETIONS: &str = "SELECT count(*) FROM deletion_audit
+        WHERE action IN ('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')
+          AND occurred_at > now() - make_interval(secs => $1)
+          AND outcome = 'SUCCESS' AND actor_id = target_id";
+
+    pub const SUPER_ADMINS_DELETED: &str = "SELECT count(*) FROM deletion_audit
+        WHERE action IN ('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')
+          AND occurred_at > now() - make_interval(secs => $1)
+          AND outcome = 'SUCCESS' AND target_role = 'SUPER_ADMIN'";
+
+    /// $2: the deletions by one actor that count as unusual.
+    pub const UNUSUAL_DELETION_VOLUME: &str = "SELECT count(*) FROM (
+        SELECT actor_id FROM deletion_audit
+         WHERE action IN ('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')
+           AND occurred_at > now() - make_interval(secs => $1)
+           AND outcome = 'SUCCESS' AND actor_id IS NOT NULL
+         GROUP BY actor_id HAVING count(*) > $2) heavy";
+
+    /// Reads the live-email index in order, never the table.
+    pub const DUPLICATE_LIVE_EMAILS: &str = "SELECT count(*) FROM (
+        SELECT lower(email) FROM profiles WHERE deleted_at IS NULL
+         GROUP BY 1 HAVING count(*) > 1) d";
+
+    /// $1: the known types. A whole-table scan: a type can only be unknown
+    /// if the CHECK constraint was dropped, and no index could find it.
+    pub const UNKNOWN_USER_TYPES: &str = "SELECT count(*) FROM profiles WHERE NOT (type = ANY($1))";
+
+    pub fn known_user_types() -> Vec<&'static str> {
+        UserType::ALL.iter().map(|t| t.as_str()).collect()
+    }
 }
 
 /// One batch of an orphan scan: the next `batch` distinct user ids the
@@ -404,14 +408,19 @@ pub fn orphan_batch_sql(entry: &Entry, resuming: bool) -> String {
     } else {
         (String::new(), "$1")
     };
+    // The profiles are probed by primary key for this batch's ids only, and
+    // the rows of the orphaned ids (usually none) by the column's index
+    // (`= ANY` of an array each time), so the cost follows the batch.
     format!(
         "WITH ids AS (
              SELECT DISTINCT {c} AS id FROM {t}
               WHERE {c} IS NOT NULL {lower_bound}
-              ORDER BY {c} LIMIT {limit})
+              ORDER BY {c} LIMIT {limit}),
+         known AS (
+             SELECT id FROM {PROFILES} WHERE id = ANY (ARRAY(SELECT id FROM ids)))
          SELECT (SELECT id FROM ids ORDER BY id DESC LIMIT 1),
-                (SELECT count(*) FROM {t} x JOIN ids ON x.{c} = ids.id
-                  WHERE NOT EXISTS (SELECT 1 FROM {PROFILES} p WHERE p.id = ids.id))"
+                (SELECT count(*) FROM {t} x WHERE x.{c} = ANY (ARRAY(
+                     SELECT id FROM ids WHERE id NOT IN (SELECT id FROM known))))"
     )
 }
 

@@ -198,6 +198,14 @@ struct ChainRow {
     recomputed: Vec<u8>,
 }
 
+/// The rows after seq $1, at most $2, with their hashes recomputed.
+pub const VERIFY_BATCH: &str =
+    "SELECT seq, prev_hash, row_hash, deletion_audit_row_hash(d) AS recomputed
+       FROM deletion_audit d
+      WHERE seq > $1
+      ORDER BY seq
+      LIMIT $2";
+
 /// Verifies up to `batch` rows after `from` (a previous report, or the start).
 /// Keyset-ordered on the primary key, so a large log is checked in bounded
 /// steps that can resume across invocations.
@@ -206,17 +214,11 @@ pub async fn verify_batch(
     from: &ChainReport,
     batch: i64,
 ) -> Result<ChainReport, sqlx::Error> {
-    let rows: Vec<ChainRow> = sqlx::query_as(
-        "SELECT seq, prev_hash, row_hash, deletion_audit_row_hash(d) AS recomputed
-           FROM deletion_audit d
-          WHERE seq > $1
-          ORDER BY seq
-          LIMIT $2",
-    )
-    .bind(from.last_seq.unwrap_or(i64::MIN))
-    .bind(batch)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<ChainRow> = sqlx::query_as(VERIFY_BATCH)
+        .bind(from.last_seq.unwrap_or(i64::MIN))
+        .bind(batch)
+        .fetch_all(db)
+        .await?;
     let mut report = from.clone();
     for ChainRow {
         seq,
