@@ -2,6 +2,8 @@
 //! per-service `AWS_ENDPOINT_URL_<SERVICE>`), which is how the local stack
 //! points them at moto on loopback.
 
+pub mod codedeploy;
 pub mod metrics;
+pub mod rds;
 pub mod sdk;
 pub mod secrets;

@@ -4,3 +4,4 @@ pub mod audit_run;
 pub mod cleanup;
 pub mod deadline;
 pub mod integrity;
+pub mod snapshot;

@@ -60,7 +60,7 @@ pub async fn take(db: &PgPool, restart: bool) -> Result<Option<Held>, sqlx::Erro
         id,
         progress,
         invocations,
-        lock: lock,
+        lock,
     }))
 }
 

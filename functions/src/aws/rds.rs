@@ -1,0 +1,202 @@
+//! RDS manual snapshots, of a DB instance or of an Aurora cluster: the few
+//! calls the pre-deploy hook makes, the same for both kinds.
+
+use std::time::SystemTime;
+
+use aws_config::SdkConfig;
+use aws_sdk_rds::Client;
+use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata};
+
+/// The database to snapshot.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Instance(String),
+    /// Aurora: snapshots are of the cluster.
+    Cluster(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: String,
+    /// RDS's status: `creating`, `available`, `failed`, …
+    pub status: String,
+    pub created: Option<SystemTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Rds {
+    client: Client,
+}
+
+/// An RDS call failed; the message names the call and RDS's error.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("RDS {call}: {detail}")]
+pub struct RdsError {
+    pub call: &'static str,
+    pub detail: String,
+}
+
+fn failed<E: std::error::Error + ProvideErrorMetadata + 'static>(
+    call: &'static str,
+) -> impl FnOnce(aws_sdk_rds::error::SdkError<E>) -> RdsError {
+    move |e| RdsError {
+        call,
+        detail: DisplayErrorContext(e).to_string(),
+    }
+}
+
+fn time(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<SystemTime> {
+    t.and_then(|t| SystemTime::try_from(*t).ok())
+}
+
+impl Rds {
+    pub fn new(sdk: &SdkConfig) -> Rds {
+        Rds {
+            client: Client::new(sdk),
+        }
+    }
+
+    /// The snapshot called `id`, if there is one.
+    pub async fn find(&self, db: &Database, id: &str) -> Result<Option<Snapshot>, RdsError> {
+        let all = self.snapshots(db, Some(id)).await;
+        match all {
+            Ok(mut found) => Ok(found.pop()),
+            Err(e) if e.detail.contains("NotFound") => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Starts a manual snapshot called `id`; true when this call started it,
+    /// false when another invocation had (that snapshot is the answer).
+    pub async fn create(&self, db: &Database, id: &str) -> Result<(Snapshot, bool), RdsError> {
+        let created = match db {
+            Database::Instance(instance) => self
+                .client
+                .create_db_snapshot()
+                .db_instance_identifier(instance)
+                .db_snapshot_identifier(id)
+                .send()
+                .await
+                .map(|out| {
+                    out.db_snapshot().map(|s| Snapshot {
+                        id: id.to_owned(),
+                        status: s.status().unwrap_or("creating").to_owned(),
+                        created: time(s.snapshot_create_time()),
+                    })
+                })
+                .map_err(failed("CreateDBSnapshot")),
+            Database::Cluster(cluster) => self
+                .client
+                .create_db_cluster_snapshot()
+                .db_cluster_identifier(cluster)
+                .db_cluster_snapshot_identifier(id)
+                .send()
+                .await
+                .map(|out| {
+                    out.db_cluster_snapshot().map(|s| Snapshot {
+                        id: id.to_owned(),
+                        status: s.status().unwrap_or("creating").to_owned(),
+                        created: time(s.snapshot_create_time()),
+                    })
+                })
+                .map_err(failed("CreateDBClusterSnapshot")),
+        };
+        match created {
+            Ok(Some(snapshot)) => Ok((snapshot, true)),
+            Ok(None) => {
+                let found = self.find(db, id).await?.ok_or_else(|| RdsError {
+                    call: "CreateDBSnapshot",
+                    detail: format!("{id} was not found after it was created"),
+                })?;
+                Ok((found, true))
+            }
+            Err(e) if e.detail.contains("AlreadyExists") => {
+                Ok((self.find(db, id).await?.ok_or(e)?, false))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The manual snapshots of `db` (or the one called `id`).
+    pub async fn snapshots(
+        &self,
+        db: &Database,
+        id: Option<&str>,
+    ) -> Result<Vec<Snapshot>, RdsError> {
+        match db {
+            Database::Instance(instance) => {
+                let mut request = self.client.describe_db_snapshots().snapshot_type("manual");
+                request = match id {
+                    Some(id) => request.db_snapshot_identifier(id),
+                    None => request.db_instance_identifier(instance),
+                };
+                let pages = request
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(failed("DescribeDBSnapshots"))?;
+                Ok(pages
+                    .iter()
+                    .filter(|s| s.db_instance_identifier() == Some(instance.as_str()))
+                    .map(|s| Snapshot {
+                        id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+                        status: s.status().unwrap_or_default().to_owned(),
+                        created: time(s.snapshot_create_time()),
+                    })
+                    .collect())
+            }
+            Database::Cluster(cluster) => {
+                let mut request = self
+                    .client
+                    .describe_db_cluster_snapshots()
+                    .snapshot_type("manual");
+                request = match id {
+                    Some(id) => request.db_cluster_snapshot_identifier(id),
+                    None => request.db_cluster_identifier(cluster),
+                };
+                let pages = request
+                    .into_paginator()
+                    .items()
+                    .send()
+                    .collect::<Result<Vec<_>, _>>()
+                    .await
+                    .map_err(failed("DescribeDBClusterSnapshots"))?;
+                Ok(pages
+                    .iter()
+                    .filter(|s| s.db_cluster_identifier() == Some(cluster.as_str()))
+                    .map(|s| Snapshot {
+                        id: s
+                            .db_cluster_snapshot_identifier()
+                            .unwrap_or_default()
+                            .to_owned(),
+                        status: s.status().unwrap_or_default().to_owned(),
+                        created: time(s.snapshot_create_time()),
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    pub async fn delete(&self, db: &Database, id: &str) -> Result<(), RdsError> {
+        match db {
+            Database::Instance(_) => self
+                .client
+                .delete_db_snapshot()
+                .db_snapshot_identifier(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(failed("DeleteDBSnapshot")),
+            Database::Cluster(_) => self
+                .client
+                .delete_db_cluster_snapshot()
+                .db_cluster_snapshot_identifier(id)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(failed("DeleteDBClusterSnapshot")),
+        }
+    }
+}
