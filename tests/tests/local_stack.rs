@@ -215,3 +215,13 @@ async fn each_http_route_answers_end_to_end() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_integrity_audit_answers_its_scheduled_event() {
+    let event: Value =
+        serde_json::from_str(include_str!("../../events/integrity_audit/scheduled.json")).unwrap();
+    let outcome = invoke("integrity_audit", &event).await;
+    assert_eq!(outcome["status"], "Complete", "{outcome}");
+    let counts = outcome["report"]["counts"].as_object().unwrap();
+    assert_eq!(counts.len(), 10, "{outcome}");
+}

@@ -39,7 +39,7 @@ impl AuditEvent {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase", tag = "status")]
+#[serde(tag = "status", rename_all_fields = "camelCase")]
 pub enum AuditOutcome {
     /// The run finished: the full report.
     Complete {
