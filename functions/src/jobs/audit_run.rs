@@ -15,6 +15,8 @@ use crate::store::checkpoint;
 
 /// The function's name, as the `Function` dimension of its metrics.
 pub const FUNCTION: &str = "integrity_audit";
+/// Published once per completed run (its absence means no run completed).
+pub const DURATION: &str = "IntegrityAuditDuration";
 
 /// The EventBridge scheduled event, or `{"restart": true}` from an operator
 /// to abandon an open run and start over. Other fields are ignored.
@@ -86,7 +88,7 @@ pub async fn handle(
         tracing::info!(run_id, findings = ?report.findings, counts = ?report.counts, "integrity audit complete");
         let mut figures = report.metrics();
         figures.push(Metric::millis(
-            "IntegrityAuditDuration",
+            DURATION,
             started.elapsed().as_millis() as f64,
         ));
         // A CloudWatch outage is logged, not fatal: the report is saved and

@@ -25,6 +25,9 @@ use crate::domain::plan::PLAN;
 use crate::store::audit::{self, AuditAction, AuditEntry, Outcome};
 use crate::store::purge::{self, PurgeError};
 
+/// The function's name, as the `Function` dimension of its metrics.
+pub const FUNCTION: &str = "cleanup";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CleanupSettings {
     pub batch_size: i64,
@@ -288,7 +291,7 @@ pub async fn handle(
     };
     let report = run(&container.db, &container.policy, &settings, keep_going).await?;
     if !report.dry_run
-        && let Err(e) = metrics_client.publish("cleanup", &metrics(&report)).await
+        && let Err(e) = metrics_client.publish(FUNCTION, &metrics(&report)).await
     {
         tracing::error!(error = %e, "cleanup metrics not published");
     }

@@ -19,6 +19,8 @@ use crate::config::{ConfigError, Env};
 
 /// The function's name, as the `Function` dimension of its metric.
 pub const FUNCTION: &str = "snapshot_hook";
+/// 1 when an invocation answered `Failed`, 0 when `Succeeded`.
+pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
 
 /// What CodeDeploy sends a lifecycle hook.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
@@ -241,7 +243,7 @@ pub async fn handle(
     };
     let failed = u8::from(report.status == HookStatus::Failed);
     if let Err(e) = metrics
-        .publish(FUNCTION, &[Metric::count("SnapshotFailed", failed)])
+        .publish(FUNCTION, &[Metric::count(SNAPSHOT_FAILED, failed)])
         .await
     {
         tracing::error!(error = %e, "could not publish the snapshot metric");

@@ -1,0 +1,379 @@
+//! `template.yaml` against the code: every function is a binary and every
+//! binary a function; the routes are the route table's and the OpenAPI
+//! document's; every alarm watches a metric the code emits, with the
+//! dimensions it emits, and names a runbook that exists; every event in
+//! `events/` is valid for its function and used by a test. Then cfn-lint
+//! (with the serverless rules) and `sam validate --lint`.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use erasure::aws::metrics::NAMESPACE;
+use erasure::http::routes::Route;
+use erasure::http::telemetry;
+use erasure::jobs::audit_run::{self, AuditEvent};
+use erasure::jobs::cleanup::{self, CleanupEvent, CleanupReport};
+use erasure::jobs::integrity::Check;
+use erasure::jobs::snapshot::{self, HookEvent};
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn yaml(path: &str) -> Value {
+    let text = std::fs::read_to_string(root().join(path)).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+fn template() -> Value {
+    yaml("template.yaml")
+}
+
+/// (logical id, properties) of every resource of `kind`.
+fn resources<'a>(t: &'a Value, kind: &str) -> Vec<(&'a str, &'a Value)> {
+    t["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == kind)
+        .map(|(id, r)| (id.as_str(), r))
+        .collect()
+}
+
+fn binaries() -> BTreeSet<String> {
+    std::fs::read_dir(root().join("functions/src/bin"))
+        .unwrap()
+        .map(|e| {
+            e.unwrap()
+                .path()
+                .file_stem()
+                .unwrap()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect()
+}
+
+/// The binary each function of the template is built from.
+fn function_binaries(t: &Value) -> Vec<(&str, String)> {
+    resources(t, "AWS::Serverless::Function")
+        .into_iter()
+        .map(|(id, f)| {
+            assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
+            (
+                id,
+                f["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn every_function_is_a_binary_and_every_binary_a_function() {
+    let t = template();
+    let built: BTreeSet<String> = function_binaries(&t).into_iter().map(|(_, b)| b).collect();
+    assert_eq!(built, binaries());
+    let globals = &t["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Architectures"], serde_json::json!(["arm64"]));
+    assert_eq!(globals["LoggingConfig"]["LogFormat"], "JSON");
+    for (id, f) in resources(&t, "AWS::Serverless::Function") {
+        let p = &f["Properties"];
+        assert!(
+            p["MemorySize"].is_u64() && p["Timeout"].is_u64(),
+            "{id} chooses its memory and timeout"
+        );
+    }
+}
+
+#[test]
+fn the_routes_are_the_route_tables_and_the_documents() {
+    let t = template();
+    let openapi = yaml("openapi.yaml");
+    let mut routed = Vec::new();
+    for (id, f) in resources(&t, "AWS::Serverless::Function") {
+        for event in f["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|e| e.values())
+        {
+            if event["Type"] == "HttpApi" {
+                let binary = f["Metadata"]["BuildProperties"]["Binary"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned();
+                let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
+                let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+                assert!(
+                    openapi["paths"][&path][method.to_lowercase()].is_object(),
+                    "{id}: {method} {path} is not in openapi.yaml"
+                );
+                routed.push((method, path, binary));
+            }
+        }
+    }
+    routed.sort();
+    let mut table: Vec<_> = Route::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.method().to_string(),
+                r.path().to_owned(),
+                r.function().to_owned(),
+            )
+        })
+        .collect();
+    table.sort();
+    assert_eq!(routed, table);
+    // Each HTTP function ships by canary, with the snapshot before traffic.
+    for (id, f) in resources(&t, "AWS::Serverless::Function") {
+        if f["Properties"]["Events"].to_string().contains("HttpApi") {
+            let p = &f["Properties"];
+            assert_eq!(p["AutoPublishAlias"], "live", "{id}");
+            let hook = &p["DeploymentPreference"]["Hooks"]["PreTraffic"]["Ref"];
+            assert_eq!(hook, "SnapshotHookFunction", "{id}");
+            assert!(
+                p["DeploymentPreference"]["Alarms"]
+                    .as_array()
+                    .is_some_and(|a| a.len() >= 2),
+                "{id}"
+            );
+        }
+    }
+    let hook_name =
+        &t["Resources"]["SnapshotHookFunction"]["Properties"]["FunctionName"]["Fn::Sub"];
+    assert!(hook_name.as_str().unwrap().starts_with("CodeDeployHook_"));
+}
+
+/// Every metric the code publishes, by name.
+fn emitted() -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = [
+        telemetry::REQUESTS,
+        telemetry::SERVER_ERRORS,
+        telemetry::LATENCY,
+        telemetry::RESPONSES,
+        telemetry::POLICY_DENIALS,
+        telemetry::COLD_START,
+        audit_run::DURATION,
+        snapshot::SNAPSHOT_FAILED,
+    ]
+    .map(str::to_owned)
+    .into();
+    names.extend(
+        cleanup::metrics(&CleanupReport::default())
+            .into_iter()
+            .map(|m| m.name.to_owned()),
+    );
+    names.extend(Check::ALL.iter().map(|c| c.metric().to_owned()));
+    names
+}
+
+/// The `Function` dimension values the code publishes under.
+fn functions() -> BTreeSet<&'static str> {
+    let mut f: BTreeSet<&str> = Route::ALL.iter().map(|r| r.function()).collect();
+    f.extend([cleanup::FUNCTION, audit_run::FUNCTION, snapshot::FUNCTION]);
+    f
+}
+
+/// Every metric an alarm reads: (namespace, name, dimensions).
+fn watched(alarm: &Value) -> Vec<(String, String, Value)> {
+    let p = &alarm["Properties"];
+    let mut out = Vec::new();
+    if p["MetricName"].is_string() {
+        out.push((
+            p["Namespace"].as_str().unwrap().to_owned(),
+            p["MetricName"].as_str().unwrap().to_owned(),
+            p["Dimensions"].clone(),
+        ));
+    }
+    for m in p["Metrics"].as_array().into_iter().flatten() {
+        let metric = &m["MetricStat"]["Metric"];
+        if metric.is_object() {
+            out.push((
+                metric["Namespace"].as_str().unwrap().to_owned(),
+                metric["MetricName"].as_str().unwrap().to_owned(),
+                metric["Dimensions"].clone(),
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_alarm_watches_what_the_code_emits_and_names_its_runbook() {
+    let t = template();
+    let (emitted, functions) = (emitted(), functions());
+    let alarms = resources(&t, "AWS::CloudWatch::Alarm");
+    assert!(alarms.len() >= 4 * 3 + 5, "{} alarms", alarms.len());
+    for (id, alarm) in &alarms {
+        let metrics = watched(alarm);
+        assert!(!metrics.is_empty(), "{id} watches nothing");
+        for (namespace, name, dims) in metrics {
+            let dims = dims.as_array().unwrap();
+            assert_eq!(dims.len(), 1, "{id}: {name} has one dimension");
+            match namespace.as_str() {
+                NAMESPACE => {
+                    assert!(emitted.contains(&name), "{id}: the code never emits {name}");
+                    assert_eq!(dims[0]["Name"], "Function", "{id}");
+                    let function = dims[0]["Value"].as_str().unwrap();
+                    assert!(
+                        functions.contains(function),
+                        "{id}: no function {function} emits {name}"
+                    );
+                }
+                // Lambda's own metrics, of one of this template's functions.
+                "AWS/Lambda" => {
+                    assert_eq!(dims[0]["Name"], "FunctionName", "{id}");
+                    let target = dims[0]["Value"]["Ref"].as_str().unwrap();
+                    assert_eq!(
+                        t["Resources"][target]["Type"], "AWS::Serverless::Function",
+                        "{id}"
+                    );
+                }
+                other => panic!("{id}: namespace {other}"),
+            }
+        }
+        let description = alarm["Properties"]["AlarmDescription"].as_str().unwrap();
+        let runbook = description
+            .split("Runbook: ")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{id} names no runbook"))
+            .trim();
+        assert!(
+            root().join(runbook).is_file(),
+            "{id}: {runbook} does not exist"
+        );
+        assert!(
+            alarm["Properties"]["AlarmActions"]
+                .to_string()
+                .contains("AlarmTopic"),
+            "{id}"
+        );
+    }
+    // The dashboard shows only metrics the code emits.
+    let body = t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    let dashboard: Value =
+        serde_json::from_str(&body.replace("${AWS::Region}", "us-east-1")).unwrap();
+    for widget in dashboard["widgets"].as_array().unwrap() {
+        for metric in widget["properties"]["metrics"].as_array().unwrap() {
+            assert_eq!(metric[0], NAMESPACE);
+            assert!(
+                emitted.contains(metric[1].as_str().unwrap()),
+                "dashboard: {metric}"
+            );
+        }
+    }
+}
+
+/// The test sources, to find which events they use.
+fn test_sources() -> String {
+    let mut all = String::new();
+    for dir in ["functions/tests", "tests/tests"] {
+        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("template.rs") {
+                all.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    all
+}
+
+#[test]
+fn every_event_is_valid_for_its_function_and_used_by_a_test() {
+    let (binaries, sources) = (binaries(), test_sources());
+    // openapi.rs sends every file of every HTTP function's folder.
+    let every_http_event =
+        sources.contains("for route in Route::ALL") && sources.contains("read_dir(&dir)");
+    for folder in std::fs::read_dir(root().join("events")).unwrap() {
+        let folder = folder.unwrap().path();
+        let function = folder.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(
+            binaries.contains(&function),
+            "events/{function} names no function"
+        );
+        let route = Route::ALL.into_iter().find(|r| r.function() == function);
+        for file in std::fs::read_dir(&folder).unwrap() {
+            let file = file.unwrap().path();
+            let stem = file.file_stem().unwrap().to_string_lossy().into_owned();
+            let text = std::fs::read_to_string(&file).unwrap();
+            let name = format!("events/{function}/{stem}.json");
+            match (route, function.as_str()) {
+                (Some(route), _) => {
+                    let request = lambda_http::request::from_str(&text)
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
+                    assert_eq!(request.method(), route.method(), "{name}");
+                    let event: Value = serde_json::from_str(&text).unwrap();
+                    assert_eq!(
+                        event["routeKey"],
+                        format!("{} {}", route.method(), route.path()),
+                        "{name}"
+                    );
+                }
+                (None, "cleanup") => drop(serde_json::from_str::<CleanupEvent>(&text).unwrap()),
+                (None, "integrity_audit") => {
+                    drop(serde_json::from_str::<AuditEvent>(&text).unwrap())
+                }
+                (None, "snapshot_hook") => drop(serde_json::from_str::<HookEvent>(&text).unwrap()),
+                (None, _) => assert!(
+                    serde_json::from_str::<Value>(&text).unwrap().is_object(),
+                    "{name}"
+                ),
+            }
+            let named = sources.contains(&name)
+                || (sources.contains(&format!("\"{function}\""))
+                    && sources.contains(&format!("\"{stem}\"")));
+            assert!(
+                named || (route.is_some() && every_http_event),
+                "no test uses {name}"
+            );
+        }
+    }
+}
+
+/// Runs one of the project's Python tools (installed in .venv by the stack).
+fn tool(program: &str, args: &[&str]) {
+    let path = root().join(".venv/bin").join(program);
+    let out = Command::new(&path)
+        .args(args)
+        .current_dir(root())
+        .env("SAM_CLI_TELEMETRY", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("{}: {e} (run the tests with `make test`)", path.display()));
+    assert!(
+        out.status.success(),
+        "{program} {args:?}:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn cfn_lint_with_the_serverless_rules_passes() {
+    tool(
+        "cfn-lint",
+        &["-a", "cfn_lint_serverless.rules", "--", "template.yaml"],
+    );
+}
+
+#[test]
+fn sam_validate_lint_passes() {
+    tool(
+        "sam",
+        &[
+            "validate",
+            "--lint",
+            "--region",
+            "us-east-1",
+            "--template-file",
+            "template.yaml",
+        ],
+    );
+}
