@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt bench-policy bench-cleanup
+.PHONY: run test stop seed lint fmt bench-policy bench-cleanup validate build
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -30,6 +30,18 @@ bench-policy:
 bench-cleanup:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench cleanup
+
+## validate: cfn-lint (with the serverless rules) and sam validate on template.yaml
+validate:
+	infra/local/up.sh
+	.venv/bin/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
+	SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
+
+## build: sam build (cargo lambda, arm64 through zig) and the artifacts' sizes
+build:
+	infra/local/up.sh
+	SAM_CLI_TELEMETRY=0 .venv/bin/sam build --beta-features --parallel
+	@du -h .aws-sam/build/*/bootstrap
 
 ## lint: formatting and clippy, warnings denied
 lint:
