@@ -64,6 +64,17 @@ enum Command {
         #[arg(long, default_value = "infra/local/jwt-hs256.secret")]
         secret_file: PathBuf,
     },
+    /// Serve a stand-in for CodeDeploy's hook API on loopback (moto has none),
+    /// logging each call, until stopped.
+    CodedeployStandIn {
+        #[arg(long)]
+        port: u16,
+    },
+    /// Create an RDS instance (in moto) for the snapshot hook, unless it exists.
+    RdsInstance {
+        #[arg(long)]
+        id: String,
+    },
     /// Create (or reset the password of) a login role in the erasure_app group.
     AppLogin {
         #[arg(long)]
@@ -104,6 +115,13 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     };
     match cli.command {
         Command::PutSecret { name, value } => put_secret(&name, &value).await?,
+        Command::CodedeployStandIn { port } => {
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+            erasure::aws::codedeploy::stand_in::serve(listener);
+            println!("CodeDeploy stand-in on 127.0.0.1:{port}");
+            std::future::pending::<()>().await;
+        }
+        Command::RdsInstance { id } => rds_instance(&id).await?,
         Command::Cast => {
             let db = connect().await?;
             if cast::is_loaded(&db).await? {
@@ -224,5 +242,31 @@ async fn put_secret(name: &str, value: &str) -> Result<(), Failure> {
                 .into());
         }
     }
+    Ok(())
+}
+
+async fn rds_instance(id: &str) -> Result<(), Failure> {
+    let rds = aws_sdk_rds::Client::new(&sdk::load().await);
+    let exists = rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .is_ok();
+    if exists {
+        println!("RDS instance {id} exists");
+        return Ok(());
+    }
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t4g.micro")
+        .allocated_storage(20)
+        .master_username("erasure")
+        .master_user_password("local-only-not-a-secret")
+        .send()
+        .await
+        .map_err(|e| aws_sdk_rds::error::DisplayErrorContext(e).to_string())?;
+    println!("created RDS instance {id}");
     Ok(())
 }

@@ -4,46 +4,24 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::Json;
-use axum::http::HeaderMap;
-use erasure::aws::codedeploy::{CodeDeploy, HookStatus};
+use erasure::aws::codedeploy::{CodeDeploy, HookStatus, stand_in};
 use erasure::aws::metrics::Metrics;
 use erasure::aws::rds::{Database, Rds};
 use erasure::jobs::snapshot::{self, HookEvent, SnapshotSettings, snapshot_name};
-use serde_json::{Value, json};
+use serde_json::json;
 
 const PRE_TRAFFIC: &str = include_str!("../../events/snapshot_hook/pre-traffic.json");
 
 /// What the stand-in received: the X-Amz-Target header and the JSON body.
-type Received = Arc<Mutex<Vec<(String, Value)>>>;
+type Received = stand_in::Calls;
 
 /// A loopback stand-in for CodeDeploy's PutLifecycleEventHookExecutionStatus.
 async fn codedeploy_stand_in() -> (String, Received) {
-    let received: Received = Arc::default();
-    let log = received.clone();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let log = log.clone();
-            async move {
-                let target = headers["x-amz-target"].to_str().unwrap().to_owned();
-                let body: Value = serde_json::from_str(&body).unwrap();
-                let id = body["lifecycleEventHookExecutionId"].clone();
-                log.lock().unwrap().push((target, body));
-                (
-                    [("content-type", "application/x-amz-json-1.1")],
-                    Json(json!({ "lifecycleEventHookExecutionId": id })),
-                )
-            }
-        }),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (url, received)
+    (url, stand_in::serve(listener))
 }
 
 /// A DB instance in moto, of this test only.

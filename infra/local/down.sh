@@ -4,7 +4,7 @@
 set -uo pipefail
 source "$(dirname "$0")/lib.sh"
 
-for name in lambda moto; do
+for name in lambda codedeploy moto; do
   if running "$name"; then
     log "stopping $name"
     pid=$(cat "$PIDS/$name")

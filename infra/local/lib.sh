@@ -12,6 +12,9 @@ PGDATA=$STATE/pg
 PG_PORT=${ERASURE_PG_PORT:-55432}
 MOTO_PORT=${ERASURE_MOTO_PORT:-55000}
 LAMBDA_PORT=${ERASURE_LAMBDA_PORT:-59000}
+CODEDEPLOY_PORT=${ERASURE_CODEDEPLOY_PORT:-55100}
+# The RDS instance (in moto) the snapshot hook snapshots.
+RDS_INSTANCE=erasure-local
 
 # The functions' login role and the secrets they read, as a deployment has them.
 APP_DB_USER=erasure_fn

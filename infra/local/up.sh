@@ -125,6 +125,16 @@ SECRET_VALUE=$(printf '{"engine":"postgres","username":"%s","password":"%s","hos
 # A fixed, local-only token key: the events in events/ are signed with it.
 SECRET_VALUE=$(cat infra/local/jwt-hs256.secret) "$dev" put-secret --name "$JWT_SECRET_NAME" >&2
 
+# The snapshot hook's database, in moto, and CodeDeploy's hook API, stood in for.
+"$dev" rds-instance --id "$RDS_INSTANCE" >&2
+if ! running codedeploy; then
+  port_open "$CODEDEPLOY_PORT" && die "port $CODEDEPLOY_PORT is taken by something else (set ERASURE_CODEDEPLOY_PORT)"
+  log "starting the CodeDeploy stand-in on 127.0.0.1:$CODEDEPLOY_PORT"
+  setsid "$dev" codedeploy-stand-in --port "$CODEDEPLOY_PORT" </dev/null >"$LOGS/codedeploy.log" 2>&1 &
+  echo $! >"$PIDS/codedeploy"
+fi
+wait_for_port "$CODEDEPLOY_PORT" "the CodeDeploy stand-in" 30 "$LOGS/codedeploy.log"
+
 # The environment the functions get, as the SAM template gives it in AWS.
 cat >"$STATE/functions.env" <<EOF
 DATABASE_SECRET_ARN=$DB_SECRET_NAME
@@ -139,6 +149,9 @@ JWT_ISSUER=http://127.0.0.1:54321/auth/v1
 JWT_AUDIENCE=authenticated
 JWT_HS256_SECRET_ARN=$JWT_SECRET_NAME
 CORS_ALLOWED_ORIGINS=http://localhost:3000
+SNAPSHOT_DB_INSTANCE_ID=$RDS_INSTANCE
+SNAPSHOT_PREFIX=erasure-local-predeploy
+AWS_ENDPOINT_URL_CODEDEPLOY=http://127.0.0.1:$CODEDEPLOY_PORT
 EOF
 
 # --- the functions under cargo lambda watch ----------------------------------
@@ -173,6 +186,7 @@ export ERASURE_JWT_SECRET='$JWT_SECRET_NAME'
 export ERASURE_APP_DB_USER='$APP_DB_USER'
 export ERASURE_LAMBDA_URL='http://127.0.0.1:$LAMBDA_PORT'
 export ERASURE_LAMBDA_LOG='$LOGS/lambda.log'
+export ERASURE_CODEDEPLOY_LOG='$LOGS/codedeploy.log'
 export PATH='$VENV/bin':"\$PATH"
 EOF
 log "stack is up; its settings are in .local/stack.env"

@@ -225,3 +225,27 @@ async fn the_integrity_audit_answers_its_scheduled_event() {
     let counts = outcome["report"]["counts"].as_object().unwrap();
     assert_eq!(counts.len(), 10, "{outcome}");
 }
+
+#[tokio::test]
+async fn the_snapshot_hook_snapshots_and_answers_codedeploy() {
+    let event: Value =
+        serde_json::from_str(include_str!("../../events/snapshot_hook/pre-traffic.json")).unwrap();
+    let report = invoke("snapshot_hook", &event).await;
+    assert_eq!(report["status"], "Succeeded", "{report}");
+    assert_eq!(
+        report["snapshot"], "erasure-local-predeploy-d-ab12cd34e",
+        "{report}"
+    );
+    // The stack's CodeDeploy stand-in logged the answer.
+    let log = std::fs::read_to_string(stack("ERASURE_CODEDEPLOY_LOG")).unwrap();
+    let answered = log
+        .lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .any(|call| {
+            call["body"]["deploymentId"] == "d-AB12CD34E" && call["body"]["status"] == "Succeeded"
+        });
+    assert!(
+        answered,
+        "no Succeeded answer in the CodeDeploy stand-in's log:\n{log}"
+    );
+}
