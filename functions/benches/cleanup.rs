@@ -7,8 +7,12 @@
 //! rows, are generated once into a template database; each contender purges
 //! its own copy (CREATE DATABASE … TEMPLATE). The per-row loop runs on the
 //! first BENCH_LOOP_USERS (default 2,000) only, and its rate is reported.
+//! With BENCH_RTT_MS set, the three contenders reach PostgreSQL through a
+//! relay that delays each direction by half of it, as a network between a
+//! Lambda function and RDS does; the round trip is measured and printed.
 //! Needs the owner's DATABASE_URL (`source .local/stack.env`).
 
+use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
@@ -138,6 +142,65 @@ async fn per_row_loop(db: &PgPool, users: &[Uuid]) {
     }
 }
 
+/// A TCP relay to `upstream` that holds every chunk for `one_way` in each
+/// direction: a network whose round trip is twice that. It is a pipe, not
+/// stop-and-wait: chunks in flight overlap, as on a real link. OS threads
+/// and blocking sockets, because the async timer's 1 ms tick is too coarse
+/// for sub-millisecond delays.
+fn latency_relay(upstream: SocketAddr, one_way: Duration) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let client = client.unwrap();
+            let server = std::net::TcpStream::connect(upstream).unwrap();
+            client.set_nodelay(true).unwrap();
+            server.set_nodelay(true).unwrap();
+            let (client_out, server_out) =
+                (client.try_clone().unwrap(), server.try_clone().unwrap());
+            delayed(client, server_out, one_way);
+            delayed(server, client_out, one_way);
+        }
+    });
+    addr
+}
+
+/// Copies `from` to `to`, each chunk written `delay` after it was read.
+fn delayed(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Duration) {
+    use std::io::{Read, Write};
+    let (chunks, due) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
+    std::thread::spawn(move || {
+        for (at, chunk) in due {
+            std::thread::sleep(at.saturating_duration_since(Instant::now()));
+            if to.write_all(&chunk).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::spawn(move || {
+        let mut buffer = vec![0; 64 * 1024];
+        while let Ok(n @ 1..) = from.read(&mut buffer) {
+            if chunks
+                .send((Instant::now() + delay, buffer[..n].to_vec()))
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+}
+
+/// The mean round trip of `SELECT 1` on one of `db`'s connections.
+async fn round_trip(db: &PgPool) -> Duration {
+    let mut conn = db.acquire().await.unwrap();
+    sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+    let started = Instant::now();
+    for _ in 0..50 {
+        sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+    }
+    started.elapsed() / 50
+}
+
 fn rate(users: usize, took: Duration) -> f64 {
     users as f64 / took.as_secs_f64()
 }
@@ -184,9 +247,27 @@ async fn main() {
 
     let copy = "erasure_bench_run";
     let policy = Policy::embedded();
+    // The contenders connect directly, or through the latency relay.
+    let rtt_ms: f64 = std::env::var("BENCH_RTT_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let options = if rtt_ms > 0.0 {
+        let upstream = format!("{}:{}", options.get_host(), options.get_port());
+        let upstream = tokio::net::lookup_host(upstream)
+            .await
+            .unwrap()
+            .next()
+            .unwrap();
+        let relay = latency_relay(upstream, Duration::from_secs_f64(rtt_ms / 2000.0));
+        options.host("127.0.0.1").port(relay.port())
+    } else {
+        options
+    };
 
     recreate(&mut admin, copy, Some(TEMPLATE)).await;
     let db = pool(&options, copy).await;
+    let measured_rtt = round_trip(&db).await;
     let settings = CleanupSettings {
         batch_size: 1_000,
         grace_period: GRACE,
@@ -226,7 +307,7 @@ async fn main() {
         rate(users, raw),
         rate(loop_users, looped),
     );
-    println!("purge throughput, users per second");
+    println!("purge throughput, users per second (round trip to PostgreSQL: {measured_rtt:.2?})");
     println!(
         "  raw set-based SQL (lower bound, no policy or audit) {r:>10.0}   ({users} users in {raw:.2?})"
     );
