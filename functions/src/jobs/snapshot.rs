@@ -153,34 +153,47 @@ pub async fn take(
         None => rds.create(db, &name).await?,
     };
     tracing::info!(snapshot = %name, created, status = %snapshot.status, "pre-deploy snapshot");
+    let look = || async { rds.find(db, &name).await };
+    wait_until_available(snapshot, look, settings.poll, keep_going).await?;
+    let pruned = prune(rds, settings, &name).await?;
+    Ok((created, pruned))
+}
+
+/// Polls the snapshot (`look`) every `poll` until it is available, while
+/// `keep_going` allows; a snapshot that failed or vanished is an error.
+async fn wait_until_available<F, Fut>(
+    mut snapshot: Snapshot,
+    look: F,
+    poll: Duration,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<(), SnapshotError>
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Result<Option<Snapshot>, RdsError>>,
+{
     loop {
         match snapshot.status.as_str() {
-            "available" => break,
+            "available" => return Ok(()),
             "creating" | "backing-up" | "copying" => {}
             other => {
                 return Err(SnapshotError::Unusable {
-                    id: name,
+                    id: snapshot.id,
                     status: other.to_owned(),
                 });
             }
         }
         if !keep_going() {
             return Err(SnapshotError::OutOfTime {
-                id: name,
+                id: snapshot.id,
                 status: snapshot.status,
             });
         }
-        tokio::time::sleep(settings.poll).await;
-        snapshot = rds
-            .find(db, &name)
-            .await?
-            .ok_or_else(|| SnapshotError::Unusable {
-                id: name.clone(),
-                status: "gone".to_owned(),
-            })?;
+        tokio::time::sleep(poll).await;
+        snapshot = look().await?.ok_or_else(|| SnapshotError::Unusable {
+            id: snapshot.id.clone(),
+            status: "gone".to_owned(),
+        })?;
     }
-    let pruned = prune(rds, settings, &name).await?;
-    Ok((created, pruned))
 }
 
 /// Deletes the oldest available pre-deploy snapshots beyond `keep`, never
@@ -262,6 +275,70 @@ pub async fn handle(
 mod tests {
     use super::*;
     use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    // moto makes a snapshot available at once and has no state transitions
+    // for RDS, so the statuses RDS goes through are scripted here.
+    fn snapshot(status: &str) -> Snapshot {
+        Snapshot {
+            id: "s".into(),
+            status: status.into(),
+            created: None,
+        }
+    }
+
+    async fn wait(first: &str, then: &[&str], steps: usize) -> Result<usize, SnapshotError> {
+        let script = Mutex::new(then.iter().map(|s| Some(snapshot(s))).collect::<Vec<_>>());
+        let looks = Mutex::new(0);
+        let look = || async {
+            *looks.lock().unwrap() += 1;
+            let mut script = script.lock().unwrap();
+            Ok(if script.is_empty() {
+                None
+            } else {
+                script.remove(0)
+            })
+        };
+        let left = std::sync::atomic::AtomicUsize::new(steps);
+        let keep_going = || {
+            left.fetch_update(
+                std::sync::atomic::Ordering::SeqCst,
+                std::sync::atomic::Ordering::SeqCst,
+                |l| l.checked_sub(1),
+            )
+            .is_ok()
+        };
+        wait_until_available(snapshot(first), look, Duration::from_millis(1), &keep_going).await?;
+        Ok(*looks.lock().unwrap())
+    }
+
+    #[tokio::test]
+    async fn waiting_follows_the_snapshot_until_it_is_available_or_time_is_up() {
+        assert_eq!(wait("available", &[], 0).await.unwrap(), 0);
+        assert_eq!(
+            wait("creating", &["creating", "backing-up", "available"], 10)
+                .await
+                .unwrap(),
+            3
+        );
+        let late = wait("creating", &["creating", "creating", "creating"], 2)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(late, SnapshotError::OutOfTime { ref status, .. } if status == "creating"),
+            "{late}"
+        );
+        let failed = wait("creating", &["failed"], 10).await.unwrap_err();
+        assert!(
+            matches!(failed, SnapshotError::Unusable { ref status, .. } if status == "failed"),
+            "{failed}"
+        );
+        let gone = wait("creating", &[], 10).await.unwrap_err();
+        assert!(
+            matches!(gone, SnapshotError::Unusable { ref status, .. } if status == "gone"),
+            "{gone}"
+        );
+    }
 
     #[test]
     fn names_follow_the_rds_rules_and_the_deployment() {
