@@ -148,7 +148,7 @@ pub async fn take(
 ) -> Result<(bool, Vec<String>), SnapshotError> {
     let name = snapshot_name(&settings.prefix, deployment_id);
     let db = &settings.database;
-    let (mut snapshot, created) = match rds.find(db, &name).await? {
+    let (snapshot, created) = match rds.find(db, &name).await? {
         Some(found) => (found, false),
         None => rds.create(db, &name).await?,
     };
