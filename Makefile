@@ -37,11 +37,11 @@ validate:
 	.venv/bin/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
 	SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
-## build: sam build (cargo lambda, arm64 through zig) and the artifacts' sizes
+## build: sam build (cargo lambda, arm64 through zig), then check each artifact
 build:
 	infra/local/up.sh
-	SAM_CLI_TELEMETRY=0 .venv/bin/sam build --beta-features --parallel
-	@du -h .aws-sam/build/*/bootstrap
+	SAM_CLI_TELEMETRY=0 .venv/bin/sam build --beta-features
+	infra/check-build.sh .aws-sam/build
 
 ## lint: formatting and clippy, warnings denied
 lint:
