@@ -194,3 +194,42 @@ pub fn write(dir: &Path, secret: &[u8]) -> std::io::Result<usize> {
     }
     Ok(scenarios.len())
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// The committed events are what the table writes: edit the table and
+    /// run `erasure-dev events`, never the files by hand.
+    #[test]
+    fn the_committed_events_are_the_tables() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let secret = std::fs::read(root.join("infra/local/jwt-hs256.secret")).unwrap();
+        let dir = std::env::temp_dir().join(format!("erasure-events-{}", std::process::id()));
+        let written = super::write(&dir, &secret).unwrap();
+        let mut compared = 0;
+        for function in std::fs::read_dir(&dir).unwrap() {
+            let function = function.unwrap().path();
+            for file in std::fs::read_dir(&function).unwrap() {
+                let file = file.unwrap().path();
+                let committed = root
+                    .join("events")
+                    .join(function.file_name().unwrap())
+                    .join(file.file_name().unwrap());
+                let (fresh, kept) = (
+                    std::fs::read_to_string(&file).unwrap(),
+                    std::fs::read_to_string(&committed).unwrap_or_default(),
+                );
+                assert_eq!(
+                    fresh,
+                    kept,
+                    "{} differs: run `erasure-dev events`",
+                    committed.display()
+                );
+                compared += 1;
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(compared, written);
+    }
+}
