@@ -462,10 +462,7 @@ async fn a_held_lock_times_out_as_408_and_is_audited(db: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn an_unreachable_database_is_connection_failed(db: PgPool) {
     drop(db);
-    let unreachable = sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(Duration::from_millis(300))
-        .connect_lazy("postgres://u:p@127.0.0.1:9/none")
-        .unwrap();
+    let unreachable = common::unreachable_pool();
     let result = deletion::soft_delete(
         &deps(&unreachable),
         Uuid::new_v4(),

@@ -5,15 +5,13 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
-use common::{Answer, LOCAL_JWT_SECRET, event, http_app, send, send_event};
+use common::{Answer, LOCAL_JWT_SECRET, audit_rows, event, http_app, is_deleted, send, send_event};
 use erasure::store::cast::{self, *};
 use erasure::store::migrations::MIGRATOR;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use sqlx::PgPool;
-use sqlx::postgres::PgPoolOptions;
 use uuid::Uuid;
 
 const RSA_PUBLIC: &str = include_str!("fixtures/rsa-public.pem");
@@ -49,21 +47,6 @@ fn authorized(mut event: Value, authorization: Option<String>) -> Value {
 fn with_header(mut event: Value, name: &str, value: &str) -> Value {
     event["headers"][name] = json!(value);
     event
-}
-
-async fn is_deleted(db: &PgPool, id: Uuid) -> bool {
-    sqlx::query_scalar("SELECT deleted_at IS NOT NULL FROM profiles WHERE id = $1")
-        .bind(id)
-        .fetch_one(db)
-        .await
-        .unwrap()
-}
-
-async fn audit_rows(db: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM deletion_audit")
-        .fetch_one(db)
-        .await
-        .unwrap()
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -345,11 +328,7 @@ async fn an_unreachable_database_is_503_with_retry_after(db: PgPool) {
     cast::load(&db).await.unwrap();
     let app = http_app(db.clone(), &[]).await;
     // The same function, its pool pointing at a port nothing listens on.
-    let gone = PgPoolOptions::new()
-        .acquire_timeout(Duration::from_millis(500))
-        .connect_lazy("postgres://nobody:nothing@127.0.0.1:9/none")
-        .unwrap();
-    let app_without_db = http_app(gone, &[]).await;
+    let app_without_db = http_app(common::unreachable_pool(), &[]).await;
     drop(app);
     for name in ["admin-deletes-client", "unknown-user"] {
         let answer = send_event(&app_without_db, "soft_delete_user", name).await;

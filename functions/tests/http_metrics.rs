@@ -108,12 +108,8 @@ async fn each_request_is_counted_by_code_with_its_latency(db: PgPool) {
     );
 
     // A database that is gone: the 503 is a server error.
-    let gone = sqlx::postgres::PgPoolOptions::new()
-        .acquire_timeout(std::time::Duration::from_millis(300))
-        .connect_lazy("postgres://nobody:nothing@127.0.0.1:9/none")
-        .unwrap();
     send_event(
-        &http_app(gone, &[]).await,
+        &http_app(common::unreachable_pool(), &[]).await,
         "soft_delete_user",
         "admin-deletes-client",
     )

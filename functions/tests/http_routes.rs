@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Answer, event, http_app, send, send_event};
+use common::{Answer, audit_rows, event, http_app, is_deleted, send, send_event};
 use erasure::store::cast::{self, *};
 use erasure::store::migrations::MIGRATOR;
 use serde_json::{Value, json};
@@ -22,21 +22,6 @@ async fn last_audit(db: &PgPool) -> (String, String, Option<String>, Option<Uuid
     .fetch_one(db)
     .await
     .unwrap()
-}
-
-async fn audit_rows(db: &PgPool) -> i64 {
-    sqlx::query_scalar("SELECT count(*) FROM deletion_audit")
-        .fetch_one(db)
-        .await
-        .unwrap()
-}
-
-async fn is_deleted(db: &PgPool, id: Uuid) -> bool {
-    sqlx::query_scalar("SELECT deleted_at IS NOT NULL FROM profiles WHERE id = $1")
-        .bind(id)
-        .fetch_one(db)
-        .await
-        .unwrap()
 }
 
 fn problem(answer: &Answer, status: u16, code: &str) {

@@ -106,20 +106,11 @@ async fn a_clean_database_reports_nothing(db: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn an_orphan_is_found_per_table_and_column(db: PgPool) {
     cleaned(&db).await;
-    // Only with the foreign keys bypassed can an orphan exist.
-    let mut tx = db.begin().await.unwrap();
-    sqlx::query("SET LOCAL session_replication_role = replica")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query(
+    common::insert_orphan(
+        &db,
         "INSERT INTO sessions (user_id, session_token, expires_at) VALUES ($1, 'orphan', now())",
     )
-    .bind(Uuid::new_v4())
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
     let report = run(&db).await;
     assert_eq!(fired(&report), [("orphans", 1)]);
     assert!(

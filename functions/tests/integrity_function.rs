@@ -15,7 +15,6 @@ use erasure::store::checkpoint;
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::seed::{SeedSpec, seed};
 use sqlx::PgPool;
-use uuid::Uuid;
 
 const SCHEDULED: &str = include_str!("../../events/integrity_audit/scheduled.json");
 const RESTART: &str = include_str!("../../events/integrity_audit/restart.json");
@@ -41,19 +40,11 @@ async fn seeded_with_an_orphan(db: &PgPool) {
         ..SeedSpec::default()
     };
     seed(db, &spec).await.unwrap();
-    let mut tx = db.begin().await.unwrap();
-    sqlx::query("SET LOCAL session_replication_role = replica")
-        .execute(&mut *tx)
-        .await
-        .unwrap();
-    sqlx::query(
+    common::insert_orphan(
+        db,
         "INSERT INTO accounts (user_id, provider, provider_account_id) VALUES ($1, 'x', 'orphan')",
     )
-    .bind(Uuid::new_v4())
-    .execute(&mut *tx)
-    .await
-    .unwrap();
-    tx.commit().await.unwrap();
+    .await;
 }
 
 #[test]

@@ -226,3 +226,44 @@ pub async fn metric_max(sdk: &SdkConfig, function: &str, metric: &str) -> f64 {
         .filter_map(|d| d.maximum())
         .fold(0.0, f64::max)
 }
+
+/// Whether the profile `id` is soft-deleted.
+pub async fn is_deleted(db: &PgPool, id: uuid::Uuid) -> bool {
+    sqlx::query_scalar("SELECT deleted_at IS NOT NULL FROM profiles WHERE id = $1")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// How many rows the audit log holds.
+pub async fn audit_rows(db: &PgPool) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM deletion_audit")
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
+/// A pool whose database is unreachable: a port nothing listens on.
+pub fn unreachable_pool() -> PgPool {
+    sqlx::postgres::PgPoolOptions::new()
+        .acquire_timeout(Duration::from_millis(300))
+        .connect_lazy("postgres://nobody:nothing@127.0.0.1:9/none")
+        .unwrap()
+}
+
+/// Runs `sql` (with a fresh id as $1) with the foreign keys bypassed: the
+/// only way an orphan can come to exist, which the integrity audit watches for.
+pub async fn insert_orphan(db: &PgPool, sql: &str) {
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(sql)
+        .bind(uuid::Uuid::new_v4())
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
