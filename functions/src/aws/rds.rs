@@ -6,6 +6,7 @@ use std::time::SystemTime;
 use aws_config::SdkConfig;
 use aws_sdk_rds::Client;
 use aws_sdk_rds::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_rds::types::{DbClusterSnapshot, DbSnapshot};
 
 /// The database to snapshot.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +50,37 @@ fn time(t: Option<&aws_sdk_rds::primitives::DateTime>) -> Option<SystemTime> {
     t.and_then(|t| SystemTime::try_from(*t).ok())
 }
 
+impl From<&DbSnapshot> for Snapshot {
+    fn from(s: &DbSnapshot) -> Snapshot {
+        Snapshot {
+            id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
+            status: s.status().unwrap_or_default().to_owned(),
+            created: time(s.snapshot_create_time()),
+        }
+    }
+}
+
+impl From<&DbClusterSnapshot> for Snapshot {
+    fn from(s: &DbClusterSnapshot) -> Snapshot {
+        Snapshot {
+            id: s
+                .db_cluster_snapshot_identifier()
+                .unwrap_or_default()
+                .to_owned(),
+            status: s.status().unwrap_or_default().to_owned(),
+            created: time(s.snapshot_create_time()),
+        }
+    }
+}
+
+/// A snapshot just asked for is being created, if the answer says nothing else.
+fn started(mut snapshot: Snapshot) -> Snapshot {
+    if snapshot.status.is_empty() {
+        snapshot.status = "creating".to_owned();
+    }
+    snapshot
+}
+
 impl Rds {
     pub fn new(sdk: &SdkConfig) -> Rds {
         Rds {
@@ -77,13 +109,7 @@ impl Rds {
                 .db_snapshot_identifier(id)
                 .send()
                 .await
-                .map(|out| {
-                    out.db_snapshot().map(|s| Snapshot {
-                        id: id.to_owned(),
-                        status: s.status().unwrap_or("creating").to_owned(),
-                        created: time(s.snapshot_create_time()),
-                    })
-                })
+                .map(|out| out.db_snapshot().map(|s| started(s.into())))
                 .map_err(failed("CreateDBSnapshot")),
             Database::Cluster(cluster) => self
                 .client
@@ -92,13 +118,7 @@ impl Rds {
                 .db_cluster_snapshot_identifier(id)
                 .send()
                 .await
-                .map(|out| {
-                    out.db_cluster_snapshot().map(|s| Snapshot {
-                        id: id.to_owned(),
-                        status: s.status().unwrap_or("creating").to_owned(),
-                        created: time(s.snapshot_create_time()),
-                    })
-                })
+                .map(|out| out.db_cluster_snapshot().map(|s| started(s.into())))
                 .map_err(failed("CreateDBClusterSnapshot")),
         };
         match created {
@@ -140,11 +160,7 @@ impl Rds {
                 Ok(pages
                     .iter()
                     .filter(|s| s.db_instance_identifier() == Some(instance.as_str()))
-                    .map(|s| Snapshot {
-                        id: s.db_snapshot_identifier().unwrap_or_default().to_owned(),
-                        status: s.status().unwrap_or_default().to_owned(),
-                        created: time(s.snapshot_create_time()),
-                    })
+                    .map(Snapshot::from)
                     .collect())
             }
             Database::Cluster(cluster) => {
@@ -166,14 +182,7 @@ impl Rds {
                 Ok(pages
                     .iter()
                     .filter(|s| s.db_cluster_identifier() == Some(cluster.as_str()))
-                    .map(|s| Snapshot {
-                        id: s
-                            .db_cluster_snapshot_identifier()
-                            .unwrap_or_default()
-                            .to_owned(),
-                        status: s.status().unwrap_or_default().to_owned(),
-                        created: time(s.snapshot_create_time()),
-                    })
+                    .map(Snapshot::from)
                     .collect())
             }
         }

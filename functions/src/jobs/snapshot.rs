@@ -137,25 +137,24 @@ pub struct HookReport {
     pub error: Option<String>,
 }
 
-/// The snapshot for `deployment_id`, made (or found) and available, and the
-/// old ones beyond `keep` deleted. Returns whether this call created it and
+/// The snapshot called `name`, made (or found) and available, and the old
+/// ones beyond `keep` deleted. Returns whether this call created it and
 /// what it pruned.
-pub async fn take(
+async fn take(
     rds: &Rds,
     settings: &SnapshotSettings,
-    deployment_id: &str,
+    name: &str,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<(bool, Vec<String>), SnapshotError> {
-    let name = snapshot_name(&settings.prefix, deployment_id);
     let db = &settings.database;
-    let (snapshot, created) = match rds.find(db, &name).await? {
+    let (snapshot, created) = match rds.find(db, name).await? {
         Some(found) => (found, false),
-        None => rds.create(db, &name).await?,
+        None => rds.create(db, name).await?,
     };
     tracing::info!(snapshot = %name, created, status = %snapshot.status, "pre-deploy snapshot");
-    let look = || async { rds.find(db, &name).await };
+    let look = || async { rds.find(db, name).await };
     wait_until_available(snapshot, look, settings.poll, keep_going).await?;
-    let pruned = prune(rds, settings, &name).await?;
+    let pruned = prune(rds, settings, name).await?;
     Ok((created, pruned))
 }
 
@@ -234,7 +233,7 @@ pub async fn handle(
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<HookReport, String> {
     let snapshot = snapshot_name(&settings.prefix, &event.deployment_id);
-    let taken = take(rds, settings, &event.deployment_id, keep_going).await;
+    let taken = take(rds, settings, &snapshot, keep_going).await;
     let report = match taken {
         Ok((created, pruned)) => HookReport {
             status: HookStatus::Succeeded,
