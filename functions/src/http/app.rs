@@ -123,29 +123,25 @@ impl App {
         }
         let response = answer(act.await);
         let status = response.status();
-        let kept = if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-            idempotency::release(db, actor, &key).await
-        } else {
-            let (parts, body) = response.into_parts();
-            let bytes = axum::body::to_bytes(body, usize::MAX)
-                .await
-                .expect("an in-memory body");
-            let stored = Stored {
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&bytes).into_owned(),
-            };
-            let kept = idempotency::complete(db, actor, &key, &stored).await;
-            let response = Response::from_parts(parts, axum::body::Body::from(bytes));
-            if let Err(e) = kept {
-                // The act committed; only its replay is lost. Answer it.
-                tracing::error!(error = %e, "could not store the response for an Idempotency-Key");
+        if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
+            if let Err(e) = idempotency::release(db, actor, &key).await {
+                tracing::error!(error = %e, "could not release an Idempotency-Key");
             }
             return response;
-        };
-        if let Err(e) = kept {
-            tracing::error!(error = %e, "could not release an Idempotency-Key");
         }
-        response
+        let (parts, body) = response.into_parts();
+        let bytes = axum::body::to_bytes(body, usize::MAX)
+            .await
+            .expect("an in-memory body");
+        let stored = Stored {
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(&bytes).into_owned(),
+        };
+        if let Err(e) = idempotency::complete(db, actor, &key, &stored).await {
+            // The act committed; only its replay is lost. Answer it.
+            tracing::error!(error = %e, "could not store the response for an Idempotency-Key");
+        }
+        Response::from_parts(parts, axum::body::Body::from(bytes))
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn handle(
 ) -> Result<AuditOutcome, sqlx::Error> {
     let started = Instant::now();
     let db = &container.db;
-    let Some(held) = checkpoint::take(db, event.restart()).await? else {
+    let Some(mut held) = checkpoint::take(db, event.restart()).await? else {
         tracing::warn!("another invocation holds the integrity audit; leaving it to finish");
         return Ok(AuditOutcome::Busy);
     };
@@ -78,8 +78,14 @@ pub async fn handle(
         volume_threshold: container.config.integrity.volume_threshold,
         batch: container.config.integrity.batch,
     };
-    let (progress, done) =
-        integrity::resume(db, PLAN, &settings, held.progress.clone(), keep_going).await?;
+    let (progress, done) = integrity::resume(
+        db,
+        PLAN,
+        &settings,
+        std::mem::take(&mut held.progress),
+        keep_going,
+    )
+    .await?;
     checkpoint::save(db, &held, &progress, done).await?;
     let (run_id, invocations) = (held.id, held.invocations);
     held.release().await?;
