@@ -170,24 +170,20 @@ async fn a_super_admin_may_delete_too(db: PgPool) {
     assert_eq!(answer.body["by"], json!(SUPER_ADMIN));
 }
 
-/// Every row still naming `id`, in any table the plan covers.
+/// Every row still naming `id`: its profile, and the rows of every column
+/// the plan covers.
 async fn references(db: &PgPool, id: Uuid) -> i64 {
-    sqlx::query_scalar(
-        "SELECT (SELECT count(*) FROM profiles WHERE id = $1)
-              + (SELECT count(*) FROM accounts WHERE user_id = $1)
-              + (SELECT count(*) FROM sessions WHERE user_id = $1)
-              + (SELECT count(*) FROM addresses WHERE created_by = $1)
-              + (SELECT count(*) FROM user_addresses WHERE user_id = $1)
-              + (SELECT count(*) FROM catering_requests WHERE user_id = $1)
-              + (SELECT count(*) FROM on_demand_orders WHERE user_id = $1)
-              + (SELECT count(*) FROM dispatches WHERE user_id = $1 OR driver_id = $1)
-              + (SELECT count(*) FROM file_uploads WHERE user_id = $1)
-              + (SELECT count(*) FROM job_applications WHERE profile_id = $1)",
-    )
-    .bind(id)
-    .fetch_one(db)
-    .await
-    .unwrap()
+    let mut conn = db.acquire().await.unwrap();
+    let profile: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles WHERE id = $1")
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    profile
+        + common::references(&mut conn, &[id])
+            .await
+            .values()
+            .sum::<i64>()
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

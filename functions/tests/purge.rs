@@ -2,33 +2,17 @@
 //! addresses rule, blocking by active orders, and nothing left referencing a
 //! purged user.
 
+mod common;
+
 use std::collections::BTreeMap;
 
+use common::references;
 use erasure::domain::plan::PLAN;
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::purge::{self, PurgeError};
 use erasure::store::seed::{SeedSpec, seed};
-use sqlx::{PgConnection, PgPool};
+use sqlx::PgPool;
 use uuid::Uuid;
-
-/// Rows that still reference any of `users`, per plan column.
-async fn references(db: &mut PgConnection, users: &[Uuid]) -> BTreeMap<String, i64> {
-    let mut found = BTreeMap::new();
-    for entry in PLAN {
-        let r = entry.reference;
-        let sql = format!(
-            "SELECT count(*) FROM {} WHERE {} = ANY($1)",
-            r.table, r.column
-        );
-        let n: i64 = sqlx::query_scalar(&sql)
-            .bind(users)
-            .fetch_one(&mut *db)
-            .await
-            .unwrap();
-        found.insert(r.to_string(), n);
-    }
-    found
-}
 
 async fn exec(db: &PgPool, sql: &str) {
     sqlx::raw_sql(sql).execute(db).await.unwrap();

@@ -267,3 +267,25 @@ pub async fn insert_orphan(db: &PgPool, sql: &str) {
         .unwrap();
     tx.commit().await.unwrap();
 }
+
+/// Rows that still reference any of `users`, per plan column.
+pub async fn references(
+    db: &mut sqlx::PgConnection,
+    users: &[uuid::Uuid],
+) -> std::collections::BTreeMap<String, i64> {
+    let mut found = std::collections::BTreeMap::new();
+    for entry in erasure::domain::plan::PLAN {
+        let r = entry.reference;
+        let sql = format!(
+            "SELECT count(*) FROM {} WHERE {} = ANY($1)",
+            r.table, r.column
+        );
+        let n: i64 = sqlx::query_scalar(&sql)
+            .bind(users)
+            .fetch_one(&mut *db)
+            .await
+            .unwrap();
+        found.insert(r.to_string(), n);
+    }
+    found
+}
