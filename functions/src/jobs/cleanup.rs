@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use erasure_policy::{Action, Actor, Input, Policy, Target, TargetState};
 use serde::{Deserialize, Serialize};
-use sqlx::{PgConnection, PgPool};
+use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::aws::metrics::{Metric, Metrics};
@@ -23,7 +23,8 @@ use crate::container::Container;
 use crate::domain::UserType;
 use crate::domain::plan::PLAN;
 use crate::store::audit::{self, AuditAction, AuditEntry, Outcome};
-use crate::store::purge::{self, PurgeError};
+use crate::store::pool::bounded_begin;
+use crate::store::purge::{self, Blockers, PurgeError};
 
 /// The function's name, as the `Function` dimension of its metrics.
 pub const FUNCTION: &str = "cleanup";
@@ -83,15 +84,16 @@ pub async fn run(
     // Users this run has looked at and left (skipped, or seen in a dry run):
     // not offered again, so every batch makes progress.
     let mut passed_over: Vec<Uuid> = Vec::new();
+    // One connection for the whole run: the pool would test it again before
+    // every batch, a round trip each.
+    let mut conn = db.acquire().await?;
     loop {
         if !keep_going() {
             report.stopped_early = true;
             break;
         }
-        let mut tx = db.begin().await?;
-        sqlx::query("SELECT set_config('statement_timeout', $1, true)")
-            .bind(settings.statement_timeout.as_millis().to_string())
-            .execute(&mut *tx)
+        let mut tx = conn
+            .begin_with(bounded_begin(settings.statement_timeout, None))
             .await?;
         let taken = take_batch(&mut tx, settings, &passed_over).await?;
         if taken.is_empty() {
@@ -115,6 +117,7 @@ pub async fn run(
             tx.commit().await?;
         }
     }
+    drop(conn);
     report.overdue_remaining = overdue(db, settings.grace_period).await?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
@@ -204,11 +207,16 @@ async fn purge_batch(
     }
 
     // Users that active orders hold are skipped and reported, the rest
-    // purged. The plan refuses a set with any blocked user in it, so the
-    // blocked are taken out and the rest tried again (at most twice: the
-    // locks keep new orders out, only a status change can slip in).
+    // purged. The plan refuses a set with any blocked user in it (and says
+    // who), so the blocked are taken out and the rest tried again; the locks
+    // keep new orders out, so a second refusal needs an order's status to
+    // change in between. A dry run only asks who is blocked.
     let mut purgeable: Vec<Uuid> = allowed.iter().map(|u| u.id).collect();
-    let mut blocked = purge::blockers(tx, PLAN, &purgeable).await?;
+    let mut blocked = if settings.dry_run {
+        purge::census(tx, PLAN, &purgeable).await?.blockers
+    } else {
+        Blockers::new()
+    };
     let mut rows = BTreeMap::new();
     loop {
         purgeable.retain(|id| !blocked.contains_key(id));

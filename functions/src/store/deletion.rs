@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use erasure_policy::{Action, Actor, Input, Policy, Target, TargetState};
 use serde::Serialize;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::audit::{self, AuditAction, AuditEntry, Outcome};
 use super::errors::{DbFailure, classify};
+use super::pool::bounded_begin;
 use super::purge::{self, PurgeError};
 use crate::domain::UserType;
 use crate::domain::plan::PLAN;
@@ -310,8 +311,7 @@ async fn in_transaction(
     attempt: &mut Attempt,
 ) -> Result<Summary, DeletionError> {
     let action = operation.action();
-    let mut tx = deps.db.begin().await?;
-    bound(&mut tx, deps).await?;
+    let mut tx = begin(deps).await?;
 
     let actor = load_actor(&mut tx, actor_id, attempt).await?;
     ask(deps.policy.may_attempt(action, actor), attempt)?;
@@ -408,17 +408,14 @@ async fn read_profile(
     sqlx::query_as(sql).bind(id).fetch_optional(tx).await
 }
 
-/// Statement and lock bounds for this transaction only. (`set_config` with
-/// is_local = true is SET LOCAL with bind parameters.)
-pub(super) async fn bound(tx: &mut PgConnection, deps: &Deps<'_>) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)",
-    )
-    .bind(deps.transaction_timeout.as_millis().to_string())
-    .bind(deps.lock_timeout.as_millis().to_string())
-    .execute(tx)
-    .await
-    .map(|_| ())
+/// A transaction with the statement and lock bounds, for this transaction only.
+pub(super) async fn begin<'a>(deps: &Deps<'a>) -> Result<Transaction<'a, Postgres>, sqlx::Error> {
+    deps.db
+        .begin_with(bounded_begin(
+            deps.transaction_timeout,
+            Some(deps.lock_timeout),
+        ))
+        .await
 }
 
 /// Turns a verdict into a refusal, recording the deciding rule either way.
@@ -438,7 +435,7 @@ pub(super) fn ask(
 }
 
 async fn refuse_active_orders(tx: &mut PgConnection, target: Uuid) -> Result<(), DeletionError> {
-    let blocked = purge::blockers(tx, PLAN, &[target]).await?;
+    let blocked = purge::census(tx, PLAN, &[target]).await?.blockers;
     if blocked.is_empty() {
         Ok(())
     } else {

@@ -1,6 +1,7 @@
 //! The connection pool, made once per container.
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use sqlx::PgPool;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
@@ -108,4 +109,19 @@ pub fn lazy_pool(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
         .idle_timeout(std::time::Duration::from_secs(60))
         .max_lifetime(std::time::Duration::from_secs(15 * 60))
         .connect_lazy_with(options)
+}
+
+/// The statement that begins a transaction whose statements are bounded by
+/// `statement` and whose lock waits by `lock`, for `begin_with`: sqlx sends a
+/// custom BEGIN as one simple query, so the bounds cost no round trip of
+/// their own.
+pub fn bounded_begin(statement: Duration, lock: Option<Duration>) -> String {
+    let mut sql = format!(
+        "BEGIN; SET LOCAL statement_timeout = {}",
+        statement.as_millis()
+    );
+    if let Some(lock) = lock {
+        sql += &format!("; SET LOCAL lock_timeout = {}", lock.as_millis());
+    }
+    sql
 }

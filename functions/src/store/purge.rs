@@ -1,7 +1,10 @@
 //! Executes the deletion plan: the permanent deletion of a set of profiles,
-//! generated from `domain::plan`, in a fixed number of set-based statements
-//! however many users the set holds (the purge endpoint passes one, the
-//! scheduled cleanup a batch).
+//! generated from `domain::plan`, in four statements however many users the
+//! set holds (the purge endpoint passes one, the scheduled cleanup a batch):
+//! a census of what cascades and what blocks, one statement for every row the
+//! service deletes or unlinks itself, the profiles (the database cascades the
+//! rest), and the rows left unshared. Four round trips, because behind a
+//! network each one costs about a millisecond.
 //!
 //! The caller owns the transaction and has locked the profiles
 //! (`SELECT … FOR UPDATE`); while it holds them no new order or reference to
@@ -29,6 +32,15 @@ impl RowsAffected {
 /// Active rows per blocking table, for each user that has any.
 pub type Blockers = BTreeMap<Uuid, BTreeMap<&'static str, i64>>;
 
+/// What the cascading tables hold for a set of users.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Census {
+    /// The users that rows in an active state still hold (ACTIVE_ORDERS_EXIST).
+    pub blockers: Blockers,
+    /// Rows per table that deleting the profiles would cascade to.
+    pub cascading: BTreeMap<&'static str, u64>,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum PurgeError {
     #[error("{} user(s) have active rows that block deletion", .0.len())]
@@ -37,105 +49,90 @@ pub enum PurgeError {
     Database(#[from] sqlx::Error),
 }
 
-/// The users among `users` that rows in an active state still hold, with the
-/// count per table (ACTIVE_ORDERS_EXIST, and the cleanup's skip list).
-pub async fn blockers(
+/// Counts, in one query, what the plan's cascading entries hold for `users`,
+/// and which of them rows in an active state block.
+pub async fn census(
     db: &mut PgConnection,
     plan: &[Entry],
     users: &[Uuid],
-) -> Result<Blockers, sqlx::Error> {
-    let mut found = Blockers::new();
-    for entry in plan {
-        let Action::BlockIfActive {
-            status_column,
-            active,
-        } = entry.action
-        else {
-            continue;
-        };
-        let Column { table, column } = entry.reference;
-        let sql = format!(
-            "SELECT {column}, count(*) FROM {table}
-              WHERE {column} = ANY($1) AND {status_column} = ANY($2)
-              GROUP BY {column}"
-        );
-        let rows: Vec<(Uuid, i64)> = sqlx::query_as(&sql)
-            .bind(users)
-            .bind(active)
-            .fetch_all(&mut *db)
-            .await?;
-        for (user, count) in rows {
-            found.entry(user).or_default().insert(table, count);
+) -> Result<Census, sqlx::Error> {
+    let cascading: Vec<&Entry> = plan
+        .iter()
+        .filter(|e| e.action.expected_on_delete() == OnDelete::Cascade)
+        .collect();
+    // One SELECT per entry, each row (entry, user, active rows, rows); a
+    // blocking entry groups by user, the others only count. The blocking
+    // entries' status lists are parameters $2, $3, … in plan order.
+    let mut statuses: Vec<&'static [&'static str]> = Vec::new();
+    let selects: Vec<String> = cascading
+        .iter()
+        .enumerate()
+        .map(|(i, entry)| {
+            let Column { table, column } = entry.reference;
+            match entry.action {
+                Action::BlockIfActive {
+                    status_column,
+                    active,
+                } => {
+                    statuses.push(active);
+                    let p = statuses.len() + 1;
+                    format!(
+                        "SELECT {i}, {column}, count(*) FILTER (WHERE {status_column} = ANY(${p})), count(*)
+                           FROM {table} WHERE {column} = ANY($1) GROUP BY {column}"
+                    )
+                }
+                _ => format!(
+                    "SELECT {i}, NULL::uuid, 0::bigint, count(*) FROM {table} WHERE {column} = ANY($1)"
+                ),
+            }
+        })
+        .collect();
+    // Every cascading table is in the census, with 0 when nothing matched.
+    let mut census = Census {
+        cascading: cascading.iter().map(|e| (e.reference.table, 0)).collect(),
+        ..Census::default()
+    };
+    if selects.is_empty() {
+        return Ok(census);
+    }
+    let sql = selects.join("\nUNION ALL\n");
+    let mut query = sqlx::query_as::<_, (i32, Option<Uuid>, i64, i64)>(&sql).bind(users);
+    for active in statuses {
+        query = query.bind(active);
+    }
+    for (i, user, active, rows) in query.fetch_all(&mut *db).await? {
+        let table = cascading[i as usize].reference.table;
+        *census.cascading.entry(table).or_default() += rows as u64;
+        if let (Some(user), 1..) = (user, active) {
+            census
+                .blockers
+                .entry(user)
+                .or_default()
+                .insert(table, active);
         }
     }
-    Ok(found)
+    Ok(census)
 }
 
 /// Permanently deletes `users` as `plan` says, refusing the whole set when
-/// any of them is blocked. Order: what the service deletes, what it unlinks,
-/// the profiles (the database cascades the rest), then the rows left
-/// unshared.
+/// any of them is blocked. Order: what the service deletes or unlinks, the
+/// profiles (the database cascades the rest), then the rows left unshared.
 pub async fn execute(
     db: &mut PgConnection,
     plan: &[Entry],
     users: &[Uuid],
 ) -> Result<RowsAffected, PurgeError> {
-    let blocked = blockers(db, plan, users).await?;
-    if !blocked.is_empty() {
-        return Err(PurgeError::Blocked(blocked));
+    let census = census(db, plan, users).await?;
+    if !census.blockers.is_empty() {
+        return Err(PurgeError::Blocked(census.blockers));
     }
     let mut rows = RowsAffected::default();
-
     // What cascades is counted before it goes, for the summary.
-    for entry in plan
-        .iter()
-        .filter(|e| e.action.expected_on_delete() == OnDelete::Cascade)
-    {
-        let Column { table, column } = entry.reference;
-        let sql = format!("SELECT count(*) FROM {table} WHERE {column} = ANY($1)");
-        let n: i64 = sqlx::query_scalar(&sql)
-            .bind(users)
-            .fetch_one(&mut *db)
-            .await?;
-        rows.add(table, "deleted", n as u64);
+    for (table, n) in census.cascading {
+        rows.add(table, "deleted", n);
     }
 
-    // Rows that may be deleted once unshared are remembered before unlinking.
-    let mut unshared_candidates = Vec::new();
-    for entry in plan {
-        if let Action::DeleteIfUnshared { shared_through } = entry.action {
-            let Column { table, column } = entry.reference;
-            let sql = format!("SELECT id FROM {table} WHERE {column} = ANY($1)");
-            let ids: Vec<Uuid> = sqlx::query_scalar(&sql)
-                .bind(users)
-                .fetch_all(&mut *db)
-                .await?;
-            unshared_candidates.push((table, shared_through, ids));
-        }
-    }
-
-    for entry in plan {
-        let Column { table, column } = entry.reference;
-        let (sql, verb) = match entry.action {
-            Action::Delete => (
-                format!("DELETE FROM {table} WHERE {column} = ANY($1)"),
-                "deleted",
-            ),
-            Action::Nullify | Action::DeleteIfUnshared { .. } => (
-                format!("UPDATE {table} SET {column} = NULL WHERE {column} = ANY($1)"),
-                "nullified",
-            ),
-            Action::Cascade | Action::BlockIfActive { .. } => continue,
-        };
-        let n = sqlx::query(&sql)
-            .bind(users)
-            .execute(&mut *db)
-            .await?
-            .rows_affected();
-        if !matches!(entry.action, Action::DeleteIfUnshared { .. }) {
-            rows.add(table, verb, n);
-        }
-    }
+    let unshared_candidates = detach(db, plan, users, &mut rows).await?;
 
     let sql = format!("DELETE FROM {PROFILES} WHERE id = ANY($1)");
     let n = sqlx::query(&sql)
@@ -166,4 +163,136 @@ pub async fn execute(
         rows.add(table, "unlinked", candidates.len() as u64 - deleted);
     }
     Ok(rows)
+}
+
+/// A delete-if-unshared table, the columns that may share its rows, and the
+/// rows the purged users had created (unlinked now, deleted later if unshared).
+type Candidates = (&'static str, &'static [Column], Vec<Uuid>);
+
+/// One statement's worth of the service's own work on one table.
+#[derive(Debug, PartialEq)]
+struct Step {
+    table: &'static str,
+    action: Action,
+    columns: Vec<&'static str>,
+}
+
+/// The service's own steps: one per entry, except that a table deleted from
+/// through several columns (a dispatch's driver and customer) is one step with
+/// the conditions ORed, so that no row is written by two steps of one
+/// statement (PostgreSQL would apply only one of them).
+fn steps(plan: &[Entry]) -> Vec<Step> {
+    let mut steps: Vec<Step> = Vec::new();
+    for entry in plan
+        .iter()
+        .filter(|e| e.action.expected_on_delete() == OnDelete::NoAction)
+    {
+        let Column { table, column } = entry.reference;
+        match steps.iter_mut().find(|s| {
+            s.table == table && s.action == Action::Delete && entry.action == Action::Delete
+        }) {
+            Some(step) => step.columns.push(column),
+            None => steps.push(Step {
+                table,
+                action: entry.action,
+                columns: vec![column],
+            }),
+        }
+    }
+    steps
+}
+
+/// Every step the service does itself before the profiles go, in one
+/// statement of data-modifying CTEs. A delete-if-unshared step unlinks its
+/// rows and returns their ids, the candidates for deletion once the profiles'
+/// cascades have run.
+async fn detach(
+    db: &mut PgConnection,
+    plan: &[Entry],
+    users: &[Uuid],
+    rows: &mut RowsAffected,
+) -> Result<Vec<Candidates>, sqlx::Error> {
+    let steps = steps(plan);
+    if steps.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut ctes = Vec::new();
+    let mut results = Vec::new();
+    for (
+        i,
+        Step {
+            table,
+            action,
+            columns,
+        },
+    ) in steps.iter().enumerate()
+    {
+        let matches = columns
+            .iter()
+            .map(|c| format!("{c} = ANY($1)"))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let (write, ids) = match action {
+            Action::Delete => (
+                format!("DELETE FROM {table} WHERE {matches} RETURNING 1"),
+                "NULL::uuid[]",
+            ),
+            Action::DeleteIfUnshared { .. } => (
+                format!(
+                    "UPDATE {table} SET {} = NULL WHERE {matches} RETURNING id",
+                    columns[0]
+                ),
+                "array_agg(id)",
+            ),
+            _ => (
+                format!(
+                    "UPDATE {table} SET {} = NULL WHERE {matches} RETURNING 1",
+                    columns[0]
+                ),
+                "NULL::uuid[]",
+            ),
+        };
+        ctes.push(format!("w{i} AS ({write})"));
+        results.push(format!("SELECT {i}, count(*), {ids} FROM w{i}"));
+    }
+    let sql = format!(
+        "WITH {}\n{}",
+        ctes.join(",\n"),
+        results.join("\nUNION ALL\n")
+    );
+    let written: Vec<(i32, i64, Option<Vec<Uuid>>)> =
+        sqlx::query_as(&sql).bind(users).fetch_all(&mut *db).await?;
+
+    let mut candidates = Vec::new();
+    for (i, n, ids) in written {
+        let step = &steps[i as usize];
+        match step.action {
+            Action::Delete => rows.add(step.table, "deleted", n as u64),
+            Action::DeleteIfUnshared { shared_through } => {
+                candidates.push((step.table, shared_through, ids.unwrap_or_default()))
+            }
+            _ => rows.add(step.table, "nullified", n as u64),
+        }
+    }
+    Ok(candidates)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::plan::PLAN;
+
+    #[test]
+    fn no_table_is_written_by_two_steps_of_the_one_statement() {
+        let steps = steps(PLAN);
+        for (i, step) in steps.iter().enumerate() {
+            assert!(
+                steps[i + 1..].iter().all(|s| s.table != step.table),
+                "{} is written by two steps; one statement cannot apply both",
+                step.table
+            );
+        }
+        let dispatches = steps.iter().find(|s| s.table == "dispatches").unwrap();
+        assert_eq!(dispatches.columns, ["driver_id", "user_id"]);
+    }
 }

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::audit::{self, AuditAction, Outcome};
 use super::deletion::{
-    Attempt, DeletionError, Deps, Origin, ask, bound, load_actor, record_refusal,
+    Attempt, DeletionError, Deps, Origin, ask, begin, load_actor, record_refusal,
 };
 use crate::domain::UserType;
 
@@ -91,8 +91,7 @@ pub async fn list(
         deps.policy,
     );
     let result = async {
-        let mut tx = deps.db.begin().await?;
-        bound(&mut tx, deps).await?;
+        let mut tx = begin(deps).await?;
         let actor = load_actor(&mut tx, actor, &mut attempt).await?;
         ask(
             deps.policy.may_attempt(Action::ListDeleted, actor),
