@@ -95,6 +95,10 @@ pub enum PolicySource {
     File { path: String, sha256: String },
 }
 
+/// Users per cleanup transaction unless CLEANUP_BATCH_SIZE says otherwise
+/// (the benchmark measures this figure).
+pub const DEFAULT_CLEANUP_BATCH_SIZE: u64 = 1000;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     pub database: DatabaseSource,
@@ -102,7 +106,7 @@ pub struct Config {
     pub policy: PolicySource,
     /// How long a soft-deleted user stays restorable (GRACE_PERIOD_DAYS, 30).
     pub grace_period: Duration,
-    /// Users per cleanup transaction (CLEANUP_BATCH_SIZE, 500).
+    /// Users per cleanup transaction (CLEANUP_BATCH_SIZE, 1000).
     pub cleanup_batch_size: i64,
     pub integrity: IntegrityConfig,
 }
@@ -202,7 +206,8 @@ impl Config {
             }
         };
         let grace_days = env.positive("GRACE_PERIOD_DAYS", 30)?;
-        let cleanup_batch_size = env.positive("CLEANUP_BATCH_SIZE", 500)? as i64;
+        let cleanup_batch_size =
+            env.positive("CLEANUP_BATCH_SIZE", DEFAULT_CLEANUP_BATCH_SIZE)? as i64;
         let integrity = IntegrityConfig {
             window: Duration::from_secs(env.positive("INTEGRITY_WINDOW_HOURS", 24)? * 3600),
             volume_threshold: env.positive("INTEGRITY_VOLUME_THRESHOLD", 50)? as i64,
@@ -398,7 +403,7 @@ mod tests {
     fn grace_period_and_batch_size_default_and_are_checked() {
         let c = config(&[("DATABASE_URL", "postgres://x")]).unwrap();
         assert_eq!(c.grace_period, Duration::from_secs(30 * 86_400));
-        assert_eq!(c.cleanup_batch_size, 500);
+        assert_eq!(c.cleanup_batch_size, 1000);
         let c = config(&[
             ("DATABASE_URL", "postgres://x"),
             ("GRACE_PERIOD_DAYS", "7"),
