@@ -26,7 +26,7 @@ seed:
 bench-policy:
 	cargo bench -p erasure-policy --bench policy
 
-## bench-cleanup: purge throughput against raw SQL and a per-row loop (BENCH_USERS=100000, BENCH_RTT_MS=1 for a network)
+## bench-cleanup: purge throughput against raw SQL and a per-row loop, behind a 1 ms network (BENCH_USERS=100000, BENCH_RTT_MS=0 for loopback)
 bench-cleanup:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench cleanup

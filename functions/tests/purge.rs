@@ -215,3 +215,22 @@ async fn a_batch_of_seeded_users_is_purged_completely(db: PgPool) {
         0
     );
 }
+
+/// The plan's dispatch steps (driver, customer) run as one statement: a
+/// dispatch naming two purged users is deleted once, and counted once.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_dispatch_naming_two_purged_users_is_deleted_once(db: PgPool) {
+    source_app_scenario(&db).await;
+    let d = Uuid::parse_str("dddddddd-0000-4000-8000-000000000004").unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let rows = purge::execute(&mut tx, PLAN, &[a(), d]).await.unwrap();
+    assert_eq!(
+        references(&mut tx, &[a(), d]).await.values().sum::<i64>(),
+        0
+    );
+    tx.commit().await.unwrap();
+    // A drove one dispatch (for B) and was the customer of the one D drove.
+    assert_eq!(rows.0["dispatches.deleted"], 2);
+    assert_eq!(rows.0["profiles.deleted"], 2);
+    assert_eq!(count(&db, "SELECT count(*) FROM dispatches").await, 0);
+}
