@@ -25,10 +25,10 @@ async fn expired_count(db: &PgPool) -> i64 {
 fn the_events_parse_and_say_whether_to_dry_run() {
     let scheduled: CleanupEvent = serde_json::from_str(SCHEDULED).unwrap();
     let dry: CleanupEvent = serde_json::from_str(DRY_RUN).unwrap();
-    assert!(!scheduled.dry_run());
-    assert!(dry.dry_run());
+    assert!(!scheduled.options.dry_run);
+    assert!(dry.options.dry_run);
     let direct: CleanupEvent = serde_json::from_str(r#"{"dryRun": true}"#).unwrap();
-    assert!(direct.dry_run());
+    assert!(direct.options.dry_run);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]

@@ -45,8 +45,9 @@ async fn moto_serves_the_functions_secrets() {
     );
 }
 
-/// Invokes `function` under `cargo lambda watch` with `event`.
-async fn invoke(function: &str, event: &Value) -> Value {
+/// Invokes `function` under `cargo lambda watch` with `event`: the status
+/// and the answer.
+async fn invocation(function: &str, event: &Value) -> (reqwest::StatusCode, Value) {
     let url = format!(
         "{}/2015-03-31/functions/{function}/invocations",
         stack("ERASURE_LAMBDA_URL")
@@ -59,12 +60,14 @@ async fn invoke(function: &str, event: &Value) -> Value {
         .send()
         .await
         .unwrap();
-    assert!(
-        response.status().is_success(),
-        "{function}: {}",
-        response.status()
-    );
-    response.json().await.unwrap()
+    (response.status(), response.json().await.unwrap())
+}
+
+/// The answer of an invocation that must succeed.
+async fn invoke(function: &str, event: &Value) -> Value {
+    let (status, answer) = invocation(function, event).await;
+    assert!(status.is_success(), "{function}: {status} {answer}");
+    answer
 }
 
 #[tokio::test]
@@ -75,6 +78,21 @@ async fn the_cleanup_answers_the_scheduled_event_with_its_report() {
     assert_eq!(report["dryRun"], true, "{report}");
     assert!(report["overdueRemaining"].is_i64(), "{report}");
     assert_eq!(report["stoppedEarly"], false, "{report}");
+}
+
+#[tokio::test]
+async fn a_misspelt_cleanup_option_fails_the_invocation_before_it_runs() {
+    let (status, answer) = invocation("cleanup", &json!({"dryrun": true})).await;
+    assert_eq!(
+        status,
+        reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+        "{answer}"
+    );
+    let message = answer["errorMessage"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("unknown field `dryrun`, expected `dryRun`"),
+        "{answer}"
+    );
 }
 
 #[tokio::test]

@@ -352,6 +352,33 @@ fn every_event_is_valid_for_its_function_and_used_by_a_test() {
     }
 }
 
+#[test]
+fn every_schedule_sends_its_function_options_it_accepts() {
+    let t = template();
+    let mut scheduled = Vec::new();
+    for (id, f) in resources(&t, "AWS::Serverless::Function") {
+        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        for event in f["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|e| e.values())
+            .filter(|e| e["Type"] == "ScheduleV2")
+        {
+            let input = event["Properties"]["Input"].as_str().unwrap_or_else(|| {
+                panic!("{id}: a schedule without Input sends Scheduler's default notification")
+            });
+            let name = format!("{id}'s schedule");
+            match binary {
+                "cleanup" => parses::<CleanupEvent>(input, &name),
+                "integrity_audit" => parses::<AuditEvent>(input, &name),
+                other => panic!("{id}: no event type known for {other}"),
+            }
+            scheduled.push(binary);
+        }
+    }
+    assert_eq!(scheduled, ["cleanup", "integrity_audit"]);
+}
+
 /// Whether `text` is a `T`, the event type of its function.
 fn parses<T: serde::de::DeserializeOwned>(text: &str, name: &str) {
     if let Err(e) = serde_json::from_str::<T>(text) {

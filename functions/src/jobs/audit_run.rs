@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use super::event::JobEvent;
 use super::integrity::{self, IntegrityReport, IntegritySettings};
 use crate::aws::metrics::{Metric, Metrics};
 use crate::container::Container;
@@ -18,27 +19,16 @@ pub const FUNCTION: &str = "integrity_audit";
 /// Published once per completed run (its absence means no run completed).
 pub const DURATION: &str = "IntegrityAuditDuration";
 
-/// The EventBridge scheduled event, or `{"restart": true}` from an operator
-/// to abandon an open run and start over. Other fields are ignored.
+/// The audit's options (`jobs::event` says how they arrive).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct AuditEvent {
-    #[serde(default)]
-    pub restart: bool,
-    #[serde(default)]
-    pub detail: Option<AuditDetail>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct AuditDetail {
+#[serde(deny_unknown_fields)]
+pub struct AuditOptions {
+    /// Abandon an open run and start over.
     #[serde(default)]
     pub restart: bool,
 }
 
-impl AuditEvent {
-    fn restart(&self) -> bool {
-        self.restart || self.detail.as_ref().is_some_and(|d| d.restart)
-    }
-}
+pub type AuditEvent = JobEvent<AuditOptions>;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "status", rename_all_fields = "camelCase")]
@@ -68,7 +58,7 @@ pub async fn handle(
 ) -> Result<AuditOutcome, sqlx::Error> {
     let started = Instant::now();
     let db = &container.db;
-    let Some(mut held) = checkpoint::take(db, event.restart()).await? else {
+    let Some(mut held) = checkpoint::take(db, event.options.restart).await? else {
         tracing::warn!("another invocation holds the integrity audit; leaving it to finish");
         return Ok(AuditOutcome::Busy);
     };

@@ -22,6 +22,7 @@ use crate::aws::metrics::{Metric, Metrics};
 use crate::container::Container;
 use crate::domain::UserType;
 use crate::domain::plan::PLAN;
+use crate::jobs::event::JobEvent;
 use crate::store::audit::{self, AuditAction, AuditEntry, Outcome};
 use crate::store::pool::bounded_begin;
 use crate::store::purge::{self, Blockers, PurgeError};
@@ -249,27 +250,16 @@ async fn purge_batch(
     })
 }
 
-/// What invokes the cleanup: EventBridge's scheduled event (`detail` may
-/// carry `dryRun`), or a hand-made `{"dryRun": true}`.
+/// The cleanup's options (`jobs::event` says how they arrive).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct CleanupEvent {
-    #[serde(default, rename = "dryRun")]
-    pub dry_run: bool,
-    #[serde(default)]
-    pub detail: Option<CleanupDetail>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-pub struct CleanupDetail {
+#[serde(deny_unknown_fields)]
+pub struct CleanupOptions {
+    /// Report what would be purged without changing anything.
     #[serde(default, rename = "dryRun")]
     pub dry_run: bool,
 }
 
-impl CleanupEvent {
-    pub fn dry_run(&self) -> bool {
-        self.dry_run || self.detail.as_ref().is_some_and(|d| d.dry_run)
-    }
-}
+pub type CleanupEvent = JobEvent<CleanupOptions>;
 
 /// The figures a run publishes, one metric each, so each can have its alarm.
 pub fn metrics(report: &CleanupReport) -> Vec<Metric> {
@@ -295,7 +285,7 @@ pub async fn handle(
         batch_size: container.config.cleanup_batch_size,
         grace_period: container.config.grace_period,
         statement_timeout: container.config.pool.statement_timeout,
-        dry_run: event.dry_run(),
+        dry_run: event.options.dry_run,
     };
     let report = run(&container.db, &container.policy, &settings, keep_going).await?;
     if !report.dry_run

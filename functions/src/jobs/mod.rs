@@ -3,5 +3,6 @@
 pub mod audit_run;
 pub mod cleanup;
 pub mod deadline;
+pub mod event;
 pub mod integrity;
 pub mod snapshot;
