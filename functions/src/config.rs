@@ -112,7 +112,7 @@ pub struct Config {
 }
 
 /// The integrity audit's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IntegrityConfig {
     /// How far back purges are checked and deletions counted
     /// (INTEGRITY_WINDOW_HOURS, 24).
@@ -122,6 +122,9 @@ pub struct IntegrityConfig {
     pub volume_threshold: i64,
     /// Rows or user ids per batched query (INTEGRITY_BATCH_SIZE, 5000).
     pub batch: i64,
+    /// The SSM parameter that keeps the audit chain's anchor outside the
+    /// database (AUDIT_ANCHOR_PARAMETER, /erasure/audit-chain-anchor).
+    pub anchor_parameter: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -212,6 +215,9 @@ impl Config {
             window: Duration::from_secs(env.positive("INTEGRITY_WINDOW_HOURS", 24)? * 3600),
             volume_threshold: env.positive("INTEGRITY_VOLUME_THRESHOLD", 50)? as i64,
             batch: env.positive("INTEGRITY_BATCH_SIZE", 5000)? as i64,
+            anchor_parameter: env
+                .text("AUDIT_ANCHOR_PARAMETER")
+                .unwrap_or_else(|| "/erasure/audit-chain-anchor".to_owned()),
         };
         Ok(Config {
             database,

@@ -97,9 +97,14 @@ async fn a_clean_database_reports_nothing(db: PgPool) {
     cleaned(&db).await;
     let report = run(&db).await;
     assert_eq!(report.findings, vec![]);
-    // Every check ran and counted zero.
+    // Every check ran and counted zero; all but the anchor, which needs AWS
+    // and is the invocation's (integrity_function.rs).
     let checks: Vec<Check> = report.counts.keys().copied().collect();
-    assert_eq!(checks, Check::ALL);
+    let in_the_database: Vec<Check> = Check::ALL
+        .into_iter()
+        .filter(|c| *c != Check::AuditAnchor)
+        .collect();
+    assert_eq!(checks, in_the_database);
     assert!(report.counts.values().all(|n| *n == 0));
 }
 

@@ -1,20 +1,24 @@
 //! The integrity audit function's handler, driven by the events in
 //! `events/integrity_audit/`: a run spread over several invocations by the
-//! deadline, one invocation at a time, a restart, and the per-check metrics
-//! read back from moto's CloudWatch.
+//! deadline, one invocation at a time, a restart, the per-check metrics
+//! read back from moto's CloudWatch, and the audit chain's anchor in moto's SSM.
 
 mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use erasure::aws::anchor::{Anchors, ChainAnchor};
 use erasure::aws::metrics::Metrics;
+use erasure::container::Container;
 use erasure::domain::plan::PLAN;
 use erasure::jobs::audit_run::{self, AuditEvent, AuditOutcome};
-use erasure::jobs::integrity::{self, Check, IntegritySettings};
+use erasure::jobs::integrity::{self, Check, IntegrityReport, IntegritySettings};
+use erasure::store::audit::{self, AuditAction, AuditEntry, Outcome};
 use erasure::store::checkpoint;
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::seed::{SeedSpec, seed};
 use sqlx::PgPool;
+use uuid::Uuid;
 
 const SCHEDULED: &str = include_str!("../../events/integrity_audit/scheduled.json");
 const RESTART: &str = include_str!("../../events/integrity_audit/restart.json");
@@ -105,6 +109,9 @@ async fn a_run_spread_over_invocations_reports_what_one_run_does_and_publishes_e
         }
     };
     assert!(invocations > 3, "{invocations}");
+    // The invocation adds the anchor check, which needs AWS, to the checks.
+    let mut report = report;
+    assert_eq!(report.counts.remove(&Check::AuditAnchor), Some(0));
     assert_eq!(report, whole);
 
     let names = common::metric_names(&container.sdk, audit_run::FUNCTION).await;
@@ -166,4 +173,147 @@ async fn one_invocation_at_a_time_and_a_restart_starts_over(db: PgPool) {
             .await
             .unwrap();
     assert_eq!(open, 0);
+}
+
+/// Appends `n` audit rows, as the HTTP functions do.
+async fn audited(db: &PgPool, n: usize) {
+    let entries: Vec<AuditEntry> = (0..n)
+        .map(|_| AuditEntry {
+            target_id: Some(Uuid::new_v4()),
+            ..AuditEntry::new(AuditAction::SoftDelete, Outcome::Success)
+        })
+        .collect();
+    let mut tx = db.begin().await.unwrap();
+    audit::append_many(&mut tx, &entries).await.unwrap();
+    tx.commit().await.unwrap();
+}
+
+/// One whole run, through the function's handler.
+async fn complete_run(container: &Container) -> IntegrityReport {
+    let metrics = Metrics::new(&container.sdk);
+    match audit_run::handle(container, &metrics, &event(SCHEDULED), &|| true)
+        .await
+        .unwrap()
+    {
+        AuditOutcome::Complete { report, .. } => report,
+        other => panic!("{other:?}"),
+    }
+}
+
+fn anchors(container: &Container) -> Anchors {
+    Anchors::new(&container.sdk, &container.config.integrity.anchor_parameter)
+}
+
+async fn head(db: &PgPool) -> ChainAnchor {
+    let (seq, hash): (i64, Vec<u8>) =
+        sqlx::query_as("SELECT seq, row_hash FROM deletion_audit ORDER BY seq DESC LIMIT 1")
+            .fetch_one(db)
+            .await
+            .unwrap();
+    ChainAnchor {
+        seq,
+        row_hash: hex::encode(hash),
+    }
+}
+
+fn anchor_finding(report: &IntegrityReport) -> String {
+    assert_eq!(report.counts[&Check::AuditAnchor], 1, "{report:?}");
+    let finding = report
+        .findings
+        .iter()
+        .find(|f| f.check == Check::AuditAnchor)
+        .unwrap();
+    finding.detail.clone()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_anchor_follows_a_sound_chain_and_catches_a_history_rewritten_with_its_hashes(
+    db: PgPool,
+) {
+    let container = common::container(db.clone()).await;
+    audited(&db, 5).await;
+    let first = complete_run(&container).await;
+    assert_eq!(
+        first.counts[&Check::AuditAnchor],
+        0,
+        "no anchor yet is no finding"
+    );
+    assert_eq!(
+        anchors(&container).read().await.unwrap(),
+        Some(head(&db).await)
+    );
+
+    // A sound chain moves the anchor to the new head.
+    audited(&db, 3).await;
+    let second = complete_run(&container).await;
+    assert_eq!(second.counts[&Check::AuditAnchor], 0);
+    let anchor = head(&db).await;
+    assert_eq!(
+        anchors(&container).read().await.unwrap(),
+        Some(anchor.clone())
+    );
+
+    // The database's owner edits the first row and recomputes every hash
+    // after it: the chain is consistent again, and only the anchor knows.
+    sqlx::raw_sql(
+        "ALTER TABLE deletion_audit DISABLE TRIGGER USER;
+         UPDATE deletion_audit SET reason = 'forged' WHERE seq = (SELECT min(seq) FROM deletion_audit);
+         DO $$
+         DECLARE r record; prev bytea;
+         BEGIN
+             FOR r IN SELECT seq FROM deletion_audit ORDER BY seq LOOP
+                 UPDATE deletion_audit SET prev_hash = prev WHERE seq = r.seq;
+                 UPDATE deletion_audit d SET row_hash = deletion_audit_row_hash(d)
+                  WHERE seq = r.seq RETURNING row_hash INTO prev;
+             END LOOP;
+         END $$;
+         ALTER TABLE deletion_audit ENABLE TRIGGER USER;",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    let third = complete_run(&container).await;
+    assert_eq!(
+        third.counts[&Check::AuditChainBreaks],
+        0,
+        "the rewritten chain is consistent in itself"
+    );
+    let detail = anchor_finding(&third);
+    assert!(detail.contains("rewritten"), "{detail}");
+    assert_eq!(
+        anchors(&container).read().await.unwrap(),
+        Some(anchor),
+        "a finding keeps the anchor where it was"
+    );
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_cut_log_and_an_anchor_that_is_not_one_are_findings(db: PgPool) {
+    let container = common::container(db.clone()).await;
+    audited(&db, 5).await;
+    complete_run(&container).await;
+    let anchor = anchors(&container).read().await.unwrap().unwrap();
+
+    sqlx::query("DELETE FROM deletion_audit WHERE seq >= $1")
+        .bind(anchor.seq - 1)
+        .execute(&db)
+        .await
+        .unwrap();
+    let cut = complete_run(&container).await;
+    assert_eq!(cut.counts[&Check::AuditChainBreaks], 0);
+    let detail = anchor_finding(&cut);
+    assert!(detail.contains("is gone"), "{detail}");
+
+    aws_sdk_ssm::Client::new(&container.sdk)
+        .put_parameter()
+        .name(&container.config.integrity.anchor_parameter)
+        .value("not an anchor")
+        .r#type(aws_sdk_ssm::types::ParameterType::String)
+        .overwrite(true)
+        .send()
+        .await
+        .unwrap();
+    let unreadable = complete_run(&container).await;
+    let detail = anchor_finding(&unreadable);
+    assert!(detail.contains("does not hold an anchor"), "{detail}");
 }

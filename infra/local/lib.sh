@@ -15,6 +15,8 @@ LAMBDA_PORT=${ERASURE_LAMBDA_PORT:-59000}
 CODEDEPLOY_PORT=${ERASURE_CODEDEPLOY_PORT:-55100}
 # The RDS instance (in moto) the snapshot hook snapshots.
 RDS_INSTANCE=erasure-local
+# The SSM parameter (in moto) that keeps the audit chain's anchor.
+AUDIT_ANCHOR_PARAMETER=/erasure/local/audit-chain-anchor
 
 # The functions' login role and the secrets they read, as a deployment has them.
 APP_DB_USER=erasure_fn

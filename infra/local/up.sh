@@ -152,6 +152,7 @@ CORS_ALLOWED_ORIGINS=http://localhost:3000
 SNAPSHOT_DB_INSTANCE_ID=$RDS_INSTANCE
 SNAPSHOT_PREFIX=erasure-local-predeploy
 AWS_ENDPOINT_URL_CODEDEPLOY=http://127.0.0.1:$CODEDEPLOY_PORT
+AUDIT_ANCHOR_PARAMETER=$AUDIT_ANCHOR_PARAMETER
 EOF
 
 # --- the functions under cargo lambda watch ----------------------------------
@@ -187,6 +188,7 @@ export ERASURE_APP_DB_USER='$APP_DB_USER'
 export ERASURE_LAMBDA_URL='http://127.0.0.1:$LAMBDA_PORT'
 export ERASURE_LAMBDA_LOG='$LOGS/lambda.log'
 export ERASURE_CODEDEPLOY_LOG='$LOGS/codedeploy.log'
+export ERASURE_AUDIT_ANCHOR='$AUDIT_ANCHOR_PARAMETER'
 export PATH='$VENV/bin':"\$PATH"
 EOF
 log "stack is up; its settings are in .local/stack.env"

@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
+use erasure::aws::anchor::Anchors;
 use erasure::aws::{sdk, secrets::Secrets};
+use erasure::jobs::integrity::Check;
+use erasure::store::audit::{self, AuditAction, AuditEntry, Outcome};
 use erasure::store::cast;
 use erasure::store::migrations::latest_version;
 use serde_json::{Value, json};
@@ -236,12 +239,36 @@ async fn each_http_route_answers_end_to_end() {
 
 #[tokio::test]
 async fn the_integrity_audit_answers_its_scheduled_event() {
+    // At least one audit row, so that the run has a head to anchor.
+    let db = PgPool::connect(&stack("DATABASE_URL")).await.unwrap();
+    let mut tx = db.begin().await.unwrap();
+    let entry = AuditEntry {
+        reason: Some("local stack smoke test".into()),
+        ..AuditEntry::new(AuditAction::ListDeleted, Outcome::Denied)
+    };
+    audit::append(&mut tx, &entry).await.unwrap();
+    tx.commit().await.unwrap();
+
     let event: Value =
         serde_json::from_str(include_str!("../../events/integrity_audit/scheduled.json")).unwrap();
     let outcome = invoke("integrity_audit", &event).await;
     assert_eq!(outcome["status"], "Complete", "{outcome}");
     let counts = outcome["report"]["counts"].as_object().unwrap();
-    assert_eq!(counts.len(), 10, "{outcome}");
+    assert_eq!(counts.len(), Check::ALL.len(), "{outcome}");
+    assert_eq!(counts["audit_anchor"], 0, "{outcome}");
+    // The run left the chain's anchor in moto's SSM, at a row of the log.
+    let anchor = Anchors::new(&sdk::load().await, &stack("ERASURE_AUDIT_ANCHOR"))
+        .read()
+        .await
+        .unwrap()
+        .expect("the run wrote the anchor");
+    let hash: Option<String> =
+        sqlx::query_scalar("SELECT encode(row_hash, 'hex') FROM deletion_audit WHERE seq = $1")
+            .bind(anchor.seq)
+            .fetch_optional(&db)
+            .await
+            .unwrap();
+    assert_eq!(hash, Some(anchor.row_hash), "the anchored row, as it is");
 }
 
 #[tokio::test]

@@ -379,6 +379,38 @@ fn every_schedule_sends_its_function_options_it_accepts() {
     assert_eq!(scheduled, ["cleanup", "integrity_audit"]);
 }
 
+#[test]
+fn every_integrity_check_is_alarmed_and_on_the_dashboard() {
+    let t = template();
+    let alarmed: BTreeSet<String> = watched(&t["Resources"]["IntegrityFindings"])
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect();
+    let expression = t["Resources"]["IntegrityFindings"]["Properties"]["Metrics"][0]["Expression"]
+        .as_str()
+        .unwrap();
+    let body = t["Resources"]["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+        .as_str()
+        .unwrap();
+    for (i, check) in Check::ALL.iter().enumerate() {
+        assert!(
+            alarmed.contains(check.metric()),
+            "{} is not alarmed",
+            check.metric()
+        );
+        assert!(
+            expression.contains(&format!("FILL(c{i}, 0)")),
+            "the findings expression does not add c{i}: {expression}"
+        );
+        assert!(
+            body.contains(&format!("\"{}\"", check.metric())),
+            "{} is not on the dashboard",
+            check.metric()
+        );
+    }
+    assert_eq!(alarmed.len(), Check::ALL.len());
+}
+
 /// Whether `text` is a `T`, the event type of its function.
 fn parses<T: serde::de::DeserializeOwned>(text: &str, name: &str) {
     if let Err(e) = serde_json::from_str::<T>(text) {

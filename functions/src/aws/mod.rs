@@ -2,6 +2,7 @@
 //! per-service `AWS_ENDPOINT_URL_<SERVICE>`), which is how the local stack
 //! points them at moto on loopback.
 
+pub mod anchor;
 pub mod codedeploy;
 pub mod metrics;
 pub mod rds;

@@ -6,12 +6,15 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 
 use super::event::JobEvent;
-use super::integrity::{self, IntegrityReport, IntegritySettings};
+use super::integrity::{self, Check, IntegrityReport, IntegritySettings};
+use crate::aws::anchor::{Anchors, ChainAnchor};
 use crate::aws::metrics::{Metric, Metrics};
 use crate::container::Container;
 use crate::domain::plan::PLAN;
+use crate::store::audit::{self, ChainReport};
 use crate::store::checkpoint;
 
 /// The function's name, as the `Function` dimension of its metrics.
@@ -80,7 +83,9 @@ pub async fn handle(
     let (run_id, invocations) = (held.id, held.invocations);
     held.release().await?;
     let outcome = if done {
-        let report = progress.report;
+        let mut report = progress.report;
+        let anchors = Anchors::new(&container.sdk, &container.config.integrity.anchor_parameter);
+        check_anchor(db, &anchors, &progress.chain, &mut report).await?;
         tracing::info!(run_id, findings = ?report.findings, counts = ?report.counts, "integrity audit complete");
         let mut figures = report.metrics();
         figures.push(Metric::millis(
@@ -111,4 +116,47 @@ pub async fn handle(
         }
     };
     Ok(outcome)
+}
+
+/// Compares the chain with the anchor kept outside the database (a finding
+/// when the anchored row is gone or hashes differently, or when the anchor
+/// cannot be read), then moves the anchor to the head this run verified, if
+/// the chain is whole. A broken chain keeps the last good anchor.
+async fn check_anchor(
+    db: &PgPool,
+    anchors: &Anchors,
+    chain: &ChainReport,
+    report: &mut IntegrityReport,
+) -> Result<(), sqlx::Error> {
+    let problem = match anchors.read().await {
+        Err(e) => Some(e.to_string()),
+        Ok(None) => None,
+        Ok(Some(anchor)) => match audit::row_hash_at(db, anchor.seq).await? {
+            Some(hash) if hex::encode(&hash) == anchor.row_hash => None,
+            Some(_) => Some(format!(
+                "row {} no longer has the hash the anchor recorded: the log up to it was rewritten",
+                anchor.seq
+            )),
+            None => Some(format!(
+                "row {}, which the anchor recorded, is gone: the log was cut",
+                anchor.seq
+            )),
+        },
+    };
+    let sound = problem.is_none() && chain.breaks.is_empty();
+    report.record(
+        Check::AuditAnchor,
+        i64::from(problem.is_some()),
+        problem.unwrap_or_default(),
+    );
+    if let (true, Some(seq), Some(hash)) = (sound, chain.last_seq, &chain.last_hash) {
+        let head = ChainAnchor {
+            seq,
+            row_hash: hex::encode(hash),
+        };
+        if let Err(e) = anchors.write(&head).await {
+            report.record(Check::AuditAnchor, 1, e.to_string());
+        }
+    }
+    Ok(())
 }

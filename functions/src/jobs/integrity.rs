@@ -35,6 +35,7 @@ pub enum Check {
     IncompletePurges,
     OverdueUsers,
     AuditChainBreaks,
+    AuditAnchor,
     AuditIncompleteRows,
     SelfDeletions,
     SuperAdminsDeleted,
@@ -44,11 +45,12 @@ pub enum Check {
 }
 
 impl Check {
-    pub const ALL: [Check; 10] = [
+    pub const ALL: [Check; 11] = [
         Check::Orphans,
         Check::IncompletePurges,
         Check::OverdueUsers,
         Check::AuditChainBreaks,
+        Check::AuditAnchor,
         Check::AuditIncompleteRows,
         Check::SelfDeletions,
         Check::SuperAdminsDeleted,
@@ -63,6 +65,7 @@ impl Check {
             Check::IncompletePurges => "incomplete_purges",
             Check::OverdueUsers => "overdue_users",
             Check::AuditChainBreaks => "audit_chain_breaks",
+            Check::AuditAnchor => "audit_anchor",
             Check::AuditIncompleteRows => "audit_incomplete_rows",
             Check::SelfDeletions => "self_deletions",
             Check::SuperAdminsDeleted => "super_admins_deleted",
@@ -80,6 +83,7 @@ impl Check {
             Check::IncompletePurges => "IntegrityIncompletePurges",
             Check::OverdueUsers => "IntegrityOverdueUsers",
             Check::AuditChainBreaks => "IntegrityAuditChainBreaks",
+            Check::AuditAnchor => "IntegrityAuditAnchor",
             Check::AuditIncompleteRows => "IntegrityAuditIncompleteRows",
             Check::SelfDeletions => "IntegritySelfDeletions",
             Check::SuperAdminsDeleted => "IntegritySuperAdminsDeleted",
@@ -129,7 +133,7 @@ pub struct IntegrityReport {
 }
 
 impl IntegrityReport {
-    fn record(&mut self, check: Check, count: i64, detail: String) {
+    pub fn record(&mut self, check: Check, count: i64, detail: String) {
         *self.counts.entry(check).or_default() += count;
         if count > 0 {
             self.findings.push(Finding {

@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,6 +196,14 @@ struct ChainRow {
     prev_hash: Option<Vec<u8>>,
     row_hash: Vec<u8>,
     recomputed: Vec<u8>,
+}
+
+/// The stored hash of the row at `seq`, if there is one.
+pub async fn row_hash_at(db: &PgPool, seq: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT row_hash FROM deletion_audit WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(db)
+        .await
 }
 
 /// The rows after seq $1, at most $2, with their hashes recomputed.

@@ -157,12 +157,16 @@ pub async fn send_event(
     send(app, &event(function, name)).await
 }
 
-/// A Lambda container over the test's pool, its AWS clients on moto, the
-/// rest of the configuration the defaults.
+/// A Lambda container over the test's pool, its AWS clients on moto, an
+/// audit anchor parameter of its own, the rest of the configuration the
+/// defaults.
 pub async fn container(db: PgPool) -> erasure::container::Container {
     let sdk = moto().await;
-    let config = erasure::config::Config::from_lookup(|k| {
-        (k == "DATABASE_URL").then(|| "postgres://unused".into())
+    let anchor = unique("/erasure/test/audit-chain-anchor");
+    let config = erasure::config::Config::from_lookup(|k| match k {
+        "DATABASE_URL" => Some("postgres://unused".into()),
+        "AUDIT_ANCHOR_PARAMETER" => Some(anchor.clone()),
+        _ => None,
     })
     .unwrap();
     erasure::container::Container {
