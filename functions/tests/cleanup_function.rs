@@ -114,15 +114,15 @@ async fn a_cloudwatch_outage_does_not_undo_or_fail_the_purge(db: PgPool) {
     .await
     .unwrap();
     let c = common::container(db.clone()).await;
-    let down = c
-        .sdk
-        .to_builder()
-        .endpoint_url("http://127.0.0.1:9")
-        .build();
+    let down = Metrics::new(&common::aws_down());
+    assert!(
+        down.publish(cleanup::FUNCTION, &cleanup::metrics(&Default::default()))
+            .await
+            .is_err(),
+        "CloudWatch is really down"
+    );
     let event: CleanupEvent = serde_json::from_str(SCHEDULED).unwrap();
-    let report = cleanup::handle(&c, &Metrics::new(&down), &event, &|| true)
-        .await
-        .unwrap();
+    let report = cleanup::handle(&c, &down, &event, &|| true).await.unwrap();
     assert_eq!(report.purged, 2);
     assert_eq!(expired_count(&db).await, 0);
 }

@@ -288,7 +288,7 @@ async fn the_anchor_follows_a_sound_chain_and_catches_a_history_rewritten_with_i
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn a_cut_log_and_an_anchor_that_is_not_one_are_findings(db: PgPool) {
+async fn a_cut_log_an_anchor_that_is_not_one_and_ssm_down_are_findings(db: PgPool) {
     let container = common::container(db.clone()).await;
     audited(&db, 5).await;
     complete_run(&container).await;
@@ -316,4 +316,11 @@ async fn a_cut_log_and_an_anchor_that_is_not_one_are_findings(db: PgPool) {
     let unreadable = complete_run(&container).await;
     let detail = anchor_finding(&unreadable);
     assert!(detail.contains("does not hold an anchor"), "{detail}");
+
+    // SSM down: the run completes, and says it could not check.
+    let mut cut_off = common::container(db.clone()).await;
+    cut_off.sdk = common::aws_down();
+    let report = complete_run(&cut_off).await;
+    let detail = anchor_finding(&report);
+    assert!(detail.contains("could not be read"), "{detail}");
 }

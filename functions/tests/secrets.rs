@@ -102,15 +102,12 @@ async fn a_missing_secret_is_an_error_naming_it() {
 #[tokio::test]
 async fn an_aws_api_that_is_down_is_an_error_not_a_hang() {
     // Nothing listens on loopback port 9: every attempt is refused.
-    let sdk = common::moto()
-        .await
-        .to_builder()
-        .endpoint_url("http://127.0.0.1:9")
-        .build();
-    let err = Secrets::new(&sdk)
+    let err = Secrets::new(&common::aws_down())
         .string("erasure/test/any")
         .await
         .unwrap_err();
     assert!(matches!(err, SecretError::Unavailable { .. }), "{err}");
     assert!(err.to_string().contains("erasure/test/any"), "{err}");
+    // Refused, not merely missing.
+    assert!(err.to_string().contains("dispatch failure"), "{err}");
 }

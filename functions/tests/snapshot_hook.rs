@@ -260,13 +260,8 @@ async fn a_failure_reports_failed_and_publishes_it() {
     assert!(failed >= 1.0, "SnapshotFailed in CloudWatch: {failed}");
 
     // RDS unreachable: Failed as well, and CodeDeploy is still told.
-    let down = c
-        .sdk
-        .to_builder()
-        .endpoint_url("http://127.0.0.1:9")
-        .build();
     let report = snapshot::handle(
-        &Rds::new(&down),
+        &Rds::new(&common::aws_down()),
         &c.codedeploy,
         &c.metrics,
         &s,

@@ -34,6 +34,21 @@ pub async fn moto() -> SdkConfig {
     sdk::load().await
 }
 
+/// An SDK configuration whose every API is down (nothing listens on port 9).
+/// Built from scratch: one loaded from the environment would let
+/// AWS_ENDPOINT_URL win over an endpoint set here.
+pub fn aws_down() -> SdkConfig {
+    use aws_sdk_ssm::config::{Credentials, Region, SharedCredentialsProvider};
+    SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "testing", "testing", None, None, "tests",
+        )))
+        .endpoint_url("http://127.0.0.1:9")
+        .build()
+}
+
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{}", uuid::Uuid::new_v4().simple())
