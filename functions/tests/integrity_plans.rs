@@ -1,4 +1,4 @@
-//! The integrity audit's queries on a seeded, analyzed database: each is
+//! The integrity audit's queries, and the cleanup's batch, on a seeded, analyzed database: each is
 //! EXPLAINed (run with `--nocapture` to read the plans) and must reach its
 //! rows through an index, never by reading a whole table. The one exception
 //! is stated where it is made.
@@ -192,6 +192,19 @@ async fn every_batched_and_windowed_query_uses_an_index(db: PgPool) {
     )
     .await;
     checked.push(("overdue users".into(), overdue));
+    // Not the audit's, but read at the same scale: the cleanup's batch.
+    let take = explain(
+        &db,
+        "cleanup batch",
+        cleanup::TAKE_BATCH,
+        args(|a| {
+            a.add(30.0 * DAY).unwrap();
+            a.add(Vec::<Uuid>::new()).unwrap();
+            a.add(BATCH).unwrap();
+        }),
+    )
+    .await;
+    checked.push(("cleanup batch".into(), take));
 
     // A table of a few pages the planner may read whole by choice: cheaper
     // than its index, and no cost at scale. Anything bigger is a finding.

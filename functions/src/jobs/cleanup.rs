@@ -124,24 +124,26 @@ pub async fn run(
     Ok(report)
 }
 
+/// Up to $3 users past the grace period ($1, seconds), the oldest first,
+/// except those this run passed over ($2), locked unless another holds them.
+pub const TAKE_BATCH: &str = "SELECT id, type, deleted_at FROM profiles
+  WHERE deleted_at < now() - make_interval(secs => $1)
+    AND NOT (id = ANY($2))
+  ORDER BY deleted_at, id
+  LIMIT $3
+  FOR UPDATE SKIP LOCKED";
+
 async fn take_batch(
     tx: &mut PgConnection,
     settings: &CleanupSettings,
     passed_over: &[Uuid],
 ) -> Result<Vec<Expired>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT id, type, deleted_at FROM profiles
-          WHERE deleted_at < now() - make_interval(secs => $1)
-            AND NOT (id = ANY($2))
-          ORDER BY deleted_at, id
-          LIMIT $3
-          FOR UPDATE SKIP LOCKED",
-    )
-    .bind(settings.grace_period.as_secs_f64())
-    .bind(passed_over)
-    .bind(settings.batch_size)
-    .fetch_all(tx)
-    .await
+    sqlx::query_as(TAKE_BATCH)
+        .bind(settings.grace_period.as_secs_f64())
+        .bind(passed_over)
+        .bind(settings.batch_size)
+        .fetch_all(tx)
+        .await
 }
 
 struct BatchOutcome {
