@@ -1,8 +1,7 @@
 //! The integrity audit's queries and the cleanup's batch, on a seeded,
 //! analyzed database: each is EXPLAINed (run with `--nocapture` to read the
 //! plans) and must reach its rows through an index, never by reading a whole
-//! table. The one exception
-//! is stated where it is made.
+//! table. The one exception is stated where it is made.
 
 mod common;
 
