@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt bench-policy bench-cleanup validate build
+.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion validate build
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -30,6 +30,11 @@ bench-policy:
 bench-cleanup:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench cleanup
+
+## bench-deletion: one soft delete and one purge through the service against raw SQL, behind a 1 ms network (BENCH_REQUESTS=300, BENCH_RTT_MS=0 for loopback)
+bench-deletion:
+	infra/local/up.sh
+	$(STACK) && cargo bench -p erasure-functions --bench deletion
 
 ## validate: cfn-lint (with the serverless rules) and sam validate on template.yaml
 validate:

@@ -17,8 +17,8 @@
 //! round trip is measured and printed. Needs the owner's DATABASE_URL
 //! (`source .local/stack.env`).
 
-use std::net::SocketAddr;
-use std::str::FromStr;
+mod support;
+
 use std::time::{Duration, Instant};
 
 use erasure::config::DEFAULT_CLEANUP_BATCH_SIZE;
@@ -28,56 +28,12 @@ use erasure::store::audit::{self, AuditAction, AuditEntry, Outcome};
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::seed::{SeedSpec, seed};
 use erasure_policy::Policy;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{Connection, PgConnection, PgPool};
+use sqlx::PgPool;
+use support::{admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip};
 use uuid::Uuid;
 
 const TEMPLATE: &str = "erasure_bench_template";
 const GRACE: Duration = Duration::from_secs(30 * 86_400);
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-async fn admin() -> (PgConnectOptions, PgConnection) {
-    let url = std::env::var("DATABASE_URL").expect("DATABASE_URL: source .local/stack.env first");
-    let options = PgConnectOptions::from_str(&url).unwrap();
-    let conn = PgConnection::connect_with(&options.clone().database("postgres"))
-        .await
-        .unwrap();
-    (options, conn)
-}
-
-async fn recreate(admin: &mut PgConnection, name: &str, template: Option<&str>) {
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    // A closed pool's sessions may linger a moment; a template must have none.
-    sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
-        .bind(template)
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-    let from = template
-        .map(|t| format!(" TEMPLATE {t}"))
-        .unwrap_or_default();
-    sqlx::query(&format!("CREATE DATABASE {name}{from}"))
-        .execute(&mut *admin)
-        .await
-        .unwrap();
-}
-
-async fn pool(options: &PgConnectOptions, name: &str) -> PgPool {
-    PgPoolOptions::new()
-        .max_connections(2)
-        .connect_with(options.clone().database(name))
-        .await
-        .unwrap()
-}
 
 async fn expired(db: &PgPool) -> Vec<Uuid> {
     sqlx::query_scalar("SELECT id FROM profiles WHERE deleted_at < now() - interval '30 days' ORDER BY deleted_at, id")
@@ -138,34 +94,7 @@ async fn per_row_loop(db: &PgPool, users: &[Uuid]) {
             .unwrap();
             assert_eq!(active, 0, "the benchmark's users have no active orders");
         }
-        let created: Vec<Uuid> =
-            sqlx::query_scalar("SELECT id FROM addresses WHERE created_by = $1")
-                .bind(user)
-                .fetch_all(&mut *tx)
-                .await
-                .unwrap();
-        for sql in [
-            "DELETE FROM dispatches WHERE driver_id = $1",
-            "DELETE FROM dispatches WHERE user_id = $1",
-            "UPDATE file_uploads SET user_id = NULL WHERE user_id = $1",
-            "UPDATE job_applications SET profile_id = NULL WHERE profile_id = $1",
-            "UPDATE addresses SET created_by = NULL WHERE created_by = $1",
-            "DELETE FROM profiles WHERE id = $1",
-        ] {
-            sqlx::query(sql).bind(user).execute(&mut *tx).await.unwrap();
-        }
-        sqlx::query(
-            "DELETE FROM addresses a WHERE a.id = ANY($1)
-               AND NOT EXISTS (SELECT 1 FROM user_addresses x WHERE x.address_id = a.id)
-               AND NOT EXISTS (SELECT 1 FROM catering_requests x WHERE x.pickup_address_id = a.id)
-               AND NOT EXISTS (SELECT 1 FROM catering_requests x WHERE x.delivery_address_id = a.id)
-               AND NOT EXISTS (SELECT 1 FROM on_demand_orders x WHERE x.pickup_address_id = a.id)
-               AND NOT EXISTS (SELECT 1 FROM on_demand_orders x WHERE x.delivery_address_id = a.id)",
-        )
-        .bind(&created)
-        .execute(&mut *tx)
-        .await
-        .unwrap();
+        purge_by_hand(&mut tx, *user).await;
         let entry = AuditEntry {
             target_id: Some(*user),
             target_role: Some(user_type),
@@ -175,65 +104,6 @@ async fn per_row_loop(db: &PgPool, users: &[Uuid]) {
         audit::append(&mut tx, &entry).await.unwrap();
         tx.commit().await.unwrap();
     }
-}
-
-/// A TCP relay to `upstream` that holds every chunk for `one_way` in each
-/// direction: a network whose round trip is twice that. It is a pipe, not
-/// stop-and-wait: chunks in flight overlap, as on a real link. OS threads
-/// and blocking sockets, because the async timer's 1 ms tick is too coarse
-/// for sub-millisecond delays.
-fn latency_relay(upstream: SocketAddr, one_way: Duration) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    std::thread::spawn(move || {
-        for client in listener.incoming() {
-            let client = client.unwrap();
-            let server = std::net::TcpStream::connect(upstream).unwrap();
-            client.set_nodelay(true).unwrap();
-            server.set_nodelay(true).unwrap();
-            let (client_out, server_out) =
-                (client.try_clone().unwrap(), server.try_clone().unwrap());
-            delayed(client, server_out, one_way);
-            delayed(server, client_out, one_way);
-        }
-    });
-    addr
-}
-
-/// Copies `from` to `to`, each chunk written `delay` after it was read.
-fn delayed(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Duration) {
-    use std::io::{Read, Write};
-    let (chunks, due) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
-    std::thread::spawn(move || {
-        for (at, chunk) in due {
-            std::thread::sleep(at.saturating_duration_since(Instant::now()));
-            if to.write_all(&chunk).is_err() {
-                break;
-            }
-        }
-    });
-    std::thread::spawn(move || {
-        let mut buffer = vec![0; 64 * 1024];
-        while let Ok(n @ 1..) = from.read(&mut buffer) {
-            if chunks
-                .send((Instant::now() + delay, buffer[..n].to_vec()))
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
-}
-
-/// The mean round trip of `SELECT 1` on one of `db`'s connections.
-async fn round_trip(db: &PgPool) -> Duration {
-    let mut conn = db.acquire().await.unwrap();
-    sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
-    let started = Instant::now();
-    for _ in 0..50 {
-        sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
-    }
-    started.elapsed() / 50
 }
 
 fn rate(users: usize, took: Duration) -> f64 {
@@ -283,22 +153,7 @@ async fn main() {
     let copy = "erasure_bench_run";
     let policy = Policy::embedded();
     // The contenders connect directly, or through the latency relay.
-    let rtt_ms: f64 = std::env::var("BENCH_RTT_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
-    let options = if rtt_ms > 0.0 {
-        let upstream = format!("{}:{}", options.get_host(), options.get_port());
-        let upstream = tokio::net::lookup_host(upstream)
-            .await
-            .unwrap()
-            .next()
-            .unwrap();
-        let relay = latency_relay(upstream, Duration::from_secs_f64(rtt_ms / 2000.0));
-        options.host("127.0.0.1").port(relay.port())
-    } else {
-        options
-    };
+    let options = behind_the_network(options).await;
 
     recreate(&mut admin, copy, Some(TEMPLATE)).await;
     let db = pool(&options, copy).await;

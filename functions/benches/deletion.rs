@@ -1,0 +1,193 @@
+//! `make bench-deletion`: one request's latency, the service against raw SQL,
+//! side by side in one run. A soft delete and a purge through `store::deletion`
+//! (one bounded transaction: the actor's role read, the policy asked before and
+//! after the target is locked, active orders counted, the act, an audit row)
+//! against the same change by hand in one transaction, the lower bound.
+//!
+//! BENCH_REQUESTS users per contender (default 300), one request at a time as
+//! one Lambda container serves them, each contender on its own copy of a
+//! seeded template database, behind the same relay as the cleanup's benchmark
+//! (BENCH_RTT_MS, default 1 ms; 0 for loopback). Needs the owner's
+//! DATABASE_URL (`source .local/stack.env`).
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use erasure::store::deletion::{self, Deps, Origin};
+use erasure::store::migrations::MIGRATOR;
+use erasure::store::seed::{SeedSpec, seed};
+use erasure_policy::Policy;
+use sqlx::PgPool;
+use support::{admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip};
+use uuid::Uuid;
+
+const TEMPLATE: &str = "erasure_bench_deletion_template";
+const COPY: &str = "erasure_bench_deletion_run";
+
+/// Median and 95th percentile.
+fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
+async fn raw_soft_delete(db: &PgPool, actor: Uuid, user: Uuid) {
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE profiles SET deleted_at = now(), deleted_by = $1, deletion_reason = 'benchmark'
+          WHERE id = $2 AND deleted_at IS NULL",
+    )
+    .bind(actor)
+    .bind(user)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        .bind(user)
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+}
+
+async fn raw_purge(db: &PgPool, user: Uuid) {
+    let mut tx = db.begin().await.unwrap();
+    purge_by_hand(&mut tx, user).await;
+    tx.commit().await.unwrap();
+}
+
+#[derive(Clone, Copy)]
+enum Contender {
+    ServiceSoftDelete,
+    RawSoftDelete,
+    ServicePurge,
+    RawPurge,
+}
+
+impl Contender {
+    fn label(self) -> &'static str {
+        match self {
+            Contender::ServiceSoftDelete => "soft delete, erasure (policy, locks, audit)",
+            Contender::RawSoftDelete => "soft delete, raw SQL (lower bound)",
+            Contender::ServicePurge => "purge, erasure (policy, locks, plan, audit)",
+            Contender::RawPurge => "purge, raw SQL (lower bound)",
+        }
+    }
+}
+
+/// Each request's latency, on a fresh copy of the template.
+async fn measure(
+    admin: &mut sqlx::PgConnection,
+    options: &sqlx::postgres::PgConnectOptions,
+    policy: &Policy,
+    contender: Contender,
+    actor: Uuid,
+    users: &[Uuid],
+) -> (Vec<Duration>, Duration) {
+    recreate(admin, COPY, Some(TEMPLATE)).await;
+    let db = pool(options, COPY).await;
+    let rtt = round_trip(&db).await;
+    let deps = Deps {
+        db: &db,
+        policy,
+        grace_period: Duration::from_secs(30 * 86_400),
+        transaction_timeout: Duration::from_secs(10),
+        lock_timeout: Duration::from_secs(2),
+    };
+    let origin = Origin::default();
+    let mut took = Vec::with_capacity(users.len());
+    for &user in users {
+        let started = Instant::now();
+        match contender {
+            Contender::ServiceSoftDelete => {
+                deletion::soft_delete(&deps, actor, user, Some("benchmark".into()), &origin)
+                    .await
+                    .unwrap();
+            }
+            Contender::RawSoftDelete => raw_soft_delete(&db, actor, user).await,
+            Contender::ServicePurge => {
+                deletion::purge(&deps, actor, user, "benchmark purge".into(), &origin)
+                    .await
+                    .unwrap();
+            }
+            Contender::RawPurge => raw_purge(&db, user).await,
+        }
+        took.push(started.elapsed());
+    }
+    db.close().await;
+    (took, rtt)
+}
+
+#[tokio::main]
+async fn main() {
+    let requests = env_number("BENCH_REQUESTS", 300);
+    let (options, mut admin) = admin().await;
+
+    recreate(&mut admin, TEMPLATE, None).await;
+    let template = pool(&options, TEMPLATE).await;
+    MIGRATOR.run(&template).await.unwrap();
+    let spec = SeedSpec {
+        users: requests,
+        heavy_users: 0,
+        very_heavy_users: 0,
+        soft_deleted: 0,
+        expired: 0,
+        active_order_share: 0.0,
+        ..SeedSpec::default()
+    };
+    let seeded = seed(&template, &spec).await.unwrap();
+    sqlx::query("VACUUM ANALYZE")
+        .execute(&template)
+        .await
+        .unwrap();
+    template.close().await;
+
+    let options = behind_the_network(options).await;
+    let policy = Policy::embedded();
+    let actor = seeded.admins[0];
+    let mut rows = Vec::new();
+    let mut rtt = Duration::ZERO;
+    for contender in [
+        Contender::ServiceSoftDelete,
+        Contender::RawSoftDelete,
+        Contender::ServicePurge,
+        Contender::RawPurge,
+    ] {
+        let (took, measured) = measure(
+            &mut admin,
+            &options,
+            &policy,
+            contender,
+            actor,
+            &seeded.users,
+        )
+        .await;
+        rtt = measured;
+        rows.push((contender, percentiles(took)));
+    }
+    sqlx::query(&format!("DROP DATABASE {COPY} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
+
+    println!(
+        "one request's latency, {} requests each (round trip to PostgreSQL: {rtt:.2?})",
+        seeded.users.len()
+    );
+    for (contender, (median, p95)) in &rows {
+        println!(
+            "  {:<48} median {median:>9.2?}   p95 {p95:>9.2?}",
+            contender.label()
+        );
+    }
+    let median = |i: usize| rows[i].1.0.as_secs_f64();
+    println!(
+        "  soft delete, erasure / raw SQL: {:.1}x the median",
+        median(0) / median(1)
+    );
+    println!(
+        "  purge, erasure / raw SQL: {:.1}x the median",
+        median(2) / median(3)
+    );
+}
