@@ -25,11 +25,13 @@ use erasure::config::DEFAULT_CLEANUP_BATCH_SIZE;
 use erasure::domain::plan::ACTIVE_ORDER_STATUSES;
 use erasure::jobs::cleanup::{self, CleanupSettings};
 use erasure::store::audit::{self, AuditAction, AuditEntry, Outcome};
-use erasure::store::migrations::MIGRATOR;
-use erasure::store::seed::{SeedSpec, seed};
+use erasure::store::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
-use support::{admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip};
+use support::{
+    admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip,
+    seeded_template,
+};
 use uuid::Uuid;
 
 const TEMPLATE: &str = "erasure_bench_template";
@@ -118,9 +120,6 @@ async fn main() {
 
     println!("generating {users} expired users into {TEMPLATE} …");
     let started = Instant::now();
-    recreate(&mut admin, TEMPLATE, None).await;
-    let template = pool(&options, TEMPLATE).await;
-    MIGRATOR.run(&template).await.unwrap();
     let spec = SeedSpec {
         users,
         heavy_users: 0,
@@ -132,18 +131,13 @@ async fn main() {
         chunk_size: 5_000,
         ..SeedSpec::default()
     };
-    let seeded = seed(&template, &spec).await.unwrap();
+    let seeded = seeded_template(&mut admin, &options, TEMPLATE, &spec).await;
     let related: usize = seeded
         .rows
         .iter()
         .filter(|(t, _)| **t != "profiles")
         .map(|(_, n)| n)
         .sum();
-    sqlx::query("VACUUM ANALYZE")
-        .execute(&template)
-        .await
-        .unwrap();
-    template.close().await;
     println!(
         "  {:.1} related rows per user on average; generated in {:.0?}",
         related as f64 / users as f64,

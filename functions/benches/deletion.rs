@@ -15,11 +15,13 @@ mod support;
 use std::time::{Duration, Instant};
 
 use erasure::store::deletion::{self, Deps, Origin};
-use erasure::store::migrations::MIGRATOR;
-use erasure::store::seed::{SeedSpec, seed};
+use erasure::store::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
-use support::{admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip};
+use support::{
+    admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip,
+    seeded_template,
+};
 use uuid::Uuid;
 
 const TEMPLATE: &str = "erasure_bench_deletion_template";
@@ -124,9 +126,6 @@ async fn main() {
     let requests = env_number("BENCH_REQUESTS", 300);
     let (options, mut admin) = admin().await;
 
-    recreate(&mut admin, TEMPLATE, None).await;
-    let template = pool(&options, TEMPLATE).await;
-    MIGRATOR.run(&template).await.unwrap();
     let spec = SeedSpec {
         users: requests,
         heavy_users: 0,
@@ -136,12 +135,7 @@ async fn main() {
         active_order_share: 0.0,
         ..SeedSpec::default()
     };
-    let seeded = seed(&template, &spec).await.unwrap();
-    sqlx::query("VACUUM ANALYZE")
-        .execute(&template)
-        .await
-        .unwrap();
-    template.close().await;
+    let seeded = seeded_template(&mut admin, &options, TEMPLATE, &spec).await;
 
     let options = behind_the_network(options).await;
     let policy = Policy::embedded();

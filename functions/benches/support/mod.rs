@@ -6,6 +6,8 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
+use erasure::store::migrations::MIGRATOR;
+use erasure::store::seed::{SeedSpec, Seeded, seed};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
@@ -111,6 +113,26 @@ pub async fn round_trip(db: &PgPool) -> Duration {
         sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
     }
     started.elapsed() / 50
+}
+
+/// A template database, migrated, seeded as `spec` says and analyzed, for
+/// the contenders to copy.
+pub async fn seeded_template(
+    admin: &mut PgConnection,
+    options: &PgConnectOptions,
+    name: &str,
+    spec: &SeedSpec,
+) -> Seeded {
+    recreate(admin, name, None).await;
+    let template = pool(options, name).await;
+    MIGRATOR.run(&template).await.unwrap();
+    let seeded = seed(&template, spec).await.unwrap();
+    sqlx::query("VACUUM ANALYZE")
+        .execute(&template)
+        .await
+        .unwrap();
+    template.close().await;
+    seeded
 }
 
 /// Where the contenders connect: through a relay that delays each direction
