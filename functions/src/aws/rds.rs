@@ -101,6 +101,10 @@ impl Rds {
     /// Starts a manual snapshot called `id`; true when this call started it,
     /// false when another invocation had (that snapshot is the answer).
     pub async fn create(&self, db: &Database, id: &str) -> Result<(Snapshot, bool), RdsError> {
+        let call = match db {
+            Database::Instance(_) => "CreateDBSnapshot",
+            Database::Cluster(_) => "CreateDBClusterSnapshot",
+        };
         let created = match db {
             Database::Instance(instance) => self
                 .client
@@ -110,7 +114,7 @@ impl Rds {
                 .send()
                 .await
                 .map(|out| out.db_snapshot().map(|s| started(s.into())))
-                .map_err(failed("CreateDBSnapshot")),
+                .map_err(failed(call)),
             Database::Cluster(cluster) => self
                 .client
                 .create_db_cluster_snapshot()
@@ -119,13 +123,13 @@ impl Rds {
                 .send()
                 .await
                 .map(|out| out.db_cluster_snapshot().map(|s| started(s.into())))
-                .map_err(failed("CreateDBClusterSnapshot")),
+                .map_err(failed(call)),
         };
         match created {
             Ok(Some(snapshot)) => Ok((snapshot, true)),
             Ok(None) => {
                 let found = self.find(db, id).await?.ok_or_else(|| RdsError {
-                    call: "CreateDBSnapshot",
+                    call,
                     detail: format!("{id} was not found after it was created"),
                 })?;
                 Ok((found, true))
