@@ -48,6 +48,16 @@ async fn moto_serves_the_functions_secrets() {
     );
 }
 
+/// The JSON lines of the log file the stack variable `var` names (other
+/// lines, such as cargo's, skipped).
+fn json_lines(var: &str) -> Vec<Value> {
+    std::fs::read_to_string(stack(var))
+        .unwrap()
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect()
+}
+
 /// Invokes `function` under `cargo lambda watch` with `event`: the status
 /// and the answer.
 async fn invocation(function: &str, event: &Value) -> (reqwest::StatusCode, Value) {
@@ -117,10 +127,8 @@ async fn the_functions_answer_under_cargo_lambda_watch() {
     );
 
     // The function logged its report as a JSON object, as Lambda's JSON log format expects.
-    let log = std::fs::read_to_string(stack("ERASURE_LAMBDA_LOG")).unwrap();
-    let logged = log
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+    let logged = json_lines("ERASURE_LAMBDA_LOG")
+        .iter()
         .any(|line| line["fields"]["message"] == "health check" && line["level"] == "INFO");
     assert!(
         logged,
@@ -219,7 +227,7 @@ async fn each_http_route_answers_end_to_end() {
     );
 
     // Each function left its metrics as embedded metric format lines.
-    let log = std::fs::read_to_string(stack("ERASURE_LAMBDA_LOG")).unwrap();
+    let log = json_lines("ERASURE_LAMBDA_LOG");
     for function in [
         "soft_delete_user",
         "list_deleted_users",
@@ -227,8 +235,7 @@ async fn each_http_route_answers_end_to_end() {
         "purge_user",
     ] {
         let emitted = log
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .iter()
             .any(|doc| doc["Function"] == function && doc["Requests"].is_number());
         assert!(
             emitted,
@@ -282,15 +289,12 @@ async fn the_snapshot_hook_snapshots_and_answers_codedeploy() {
         "{report}"
     );
     // The stack's CodeDeploy stand-in logged the answer.
-    let log = std::fs::read_to_string(stack("ERASURE_CODEDEPLOY_LOG")).unwrap();
-    let answered = log
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .any(|call| {
-            call["body"]["deploymentId"] == "d-AB12CD34E" && call["body"]["status"] == "Succeeded"
-        });
+    let log = json_lines("ERASURE_CODEDEPLOY_LOG");
+    let answered = log.iter().any(|call| {
+        call["body"]["deploymentId"] == "d-AB12CD34E" && call["body"]["status"] == "Succeeded"
+    });
     assert!(
         answered,
-        "no Succeeded answer in the CodeDeploy stand-in's log:\n{log}"
+        "no Succeeded answer in the CodeDeploy stand-in's log:\n{log:#?}"
     );
 }
