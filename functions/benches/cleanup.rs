@@ -29,8 +29,7 @@ use erasure::store::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
-    admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip,
-    seeded_template,
+    admin, behind_the_network, copy_of, env_number, purge_by_hand, round_trip, seeded_template,
 };
 use uuid::Uuid;
 
@@ -149,8 +148,7 @@ async fn main() {
     // The contenders connect directly, or through the latency relay.
     let options = behind_the_network(options).await;
 
-    recreate(&mut admin, copy, Some(TEMPLATE)).await;
-    let db = pool(&options, copy).await;
+    let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
     let measured_rtt = round_trip(&db).await;
     let settings = CleanupSettings {
         batch_size: env_number("BENCH_BATCH", DEFAULT_CLEANUP_BATCH_SIZE as usize) as i64,
@@ -166,16 +164,14 @@ async fn main() {
     assert_eq!(report.purged as usize, users, "{report:?}");
     db.close().await;
 
-    recreate(&mut admin, copy, Some(TEMPLATE)).await;
-    let db = pool(&options, copy).await;
+    let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
     let started = Instant::now();
     raw_sql(&db).await;
     let raw = started.elapsed();
     assert!(expired(&db).await.is_empty());
     db.close().await;
 
-    recreate(&mut admin, copy, Some(TEMPLATE)).await;
-    let db = pool(&options, copy).await;
+    let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
     let some: Vec<Uuid> = expired(&db).await.into_iter().take(loop_users).collect();
     let started = Instant::now();
     per_row_loop(&db, &some).await;

@@ -19,8 +19,7 @@ use erasure::store::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
-    admin, behind_the_network, env_number, pool, purge_by_hand, recreate, round_trip,
-    seeded_template,
+    admin, behind_the_network, copy_of, env_number, purge_by_hand, round_trip, seeded_template,
 };
 use uuid::Uuid;
 
@@ -87,8 +86,7 @@ async fn measure(
     actor: Uuid,
     users: &[Uuid],
 ) -> (Vec<Duration>, Duration) {
-    recreate(admin, COPY, Some(TEMPLATE)).await;
-    let db = pool(options, COPY).await;
+    let db = copy_of(admin, options, TEMPLATE, COPY).await;
     let rtt = round_trip(&db).await;
     let deps = Deps {
         db: &db,

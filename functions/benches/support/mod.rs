@@ -115,6 +115,17 @@ pub async fn round_trip(db: &PgPool) -> Duration {
     started.elapsed() / 50
 }
 
+/// A fresh copy of `template` called `name`, and a pool on it.
+pub async fn copy_of(
+    admin: &mut PgConnection,
+    options: &PgConnectOptions,
+    template: &str,
+    name: &str,
+) -> PgPool {
+    recreate(admin, name, Some(template)).await;
+    pool(options, name).await
+}
+
 /// A template database, migrated, seeded as `spec` says and analyzed, for
 /// the contenders to copy.
 pub async fn seeded_template(
