@@ -7,6 +7,7 @@ mod common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use aws_config::SdkConfig;
 use erasure::aws::anchor::{Anchors, ChainAnchor};
 use erasure::aws::metrics::Metrics;
 use erasure::container::Container;
@@ -77,9 +78,15 @@ async fn a_run_spread_over_invocations_reports_what_one_run_does_and_publishes_e
     let (mut invocations, mut last_step) = (0, 0);
     let report = loop {
         invocations += 1;
-        match audit_run::handle(&container, &metrics, &event(SCHEDULED), &steps(3))
-            .await
-            .unwrap()
+        match audit_run::handle(
+            &container,
+            &metrics,
+            &anchors(&container),
+            &event(SCHEDULED),
+            &steps(3),
+        )
+        .await
+        .unwrap()
         {
             AuditOutcome::Incomplete { step, run_id, .. } => {
                 assert!(step >= last_step, "{step} after {last_step}");
@@ -132,9 +139,15 @@ async fn one_invocation_at_a_time_and_a_restart_starts_over(db: PgPool) {
     let container = common::container(db.clone()).await;
     let metrics = Metrics::new(&container.sdk);
     // An invocation that stops at once leaves an open run.
-    let paused = audit_run::handle(&container, &metrics, &event(SCHEDULED), &steps(0))
-        .await
-        .unwrap();
+    let paused = audit_run::handle(
+        &container,
+        &metrics,
+        &anchors(&container),
+        &event(SCHEDULED),
+        &steps(0),
+    )
+    .await
+    .unwrap();
     let AuditOutcome::Incomplete {
         run_id: first,
         step: 0,
@@ -147,16 +160,28 @@ async fn one_invocation_at_a_time_and_a_restart_starts_over(db: PgPool) {
     // While another invocation holds it, a second one leaves it alone.
     let held = checkpoint::take(&db, false).await.unwrap().expect("free");
     assert_eq!(held.id, first);
-    let busy = audit_run::handle(&container, &metrics, &event(SCHEDULED), &|| true)
-        .await
-        .unwrap();
+    let busy = audit_run::handle(
+        &container,
+        &metrics,
+        &anchors(&container),
+        &event(SCHEDULED),
+        &|| true,
+    )
+    .await
+    .unwrap();
     assert_eq!(busy, AuditOutcome::Busy);
     held.release().await.unwrap();
 
     // A restart abandons the open run and completes a new one.
-    let restarted = audit_run::handle(&container, &metrics, &event(RESTART), &|| true)
-        .await
-        .unwrap();
+    let restarted = audit_run::handle(
+        &container,
+        &metrics,
+        &anchors(&container),
+        &event(RESTART),
+        &|| true,
+    )
+    .await
+    .unwrap();
     let AuditOutcome::Complete {
         run_id,
         invocations: 1,
@@ -188,12 +213,18 @@ async fn audited(db: &PgPool, n: usize) {
     tx.commit().await.unwrap();
 }
 
-/// One whole run, through the function's handler.
-async fn complete_run(container: &Container) -> IntegrityReport {
-    let metrics = Metrics::new(&container.sdk);
-    match audit_run::handle(container, &metrics, &event(SCHEDULED), &|| true)
-        .await
-        .unwrap()
+/// One whole run, through the function's handler, with its AWS clients on `sdk`.
+async fn complete_run(container: &Container, sdk: &SdkConfig) -> IntegrityReport {
+    let anchors = Anchors::new(sdk, &container.config.integrity.anchor_parameter);
+    match audit_run::handle(
+        container,
+        &Metrics::new(sdk),
+        &anchors,
+        &event(SCHEDULED),
+        &|| true,
+    )
+    .await
+    .unwrap()
     {
         AuditOutcome::Complete { report, .. } => report,
         other => panic!("{other:?}"),
@@ -232,7 +263,7 @@ async fn the_anchor_follows_a_sound_chain_and_catches_a_history_rewritten_with_i
 ) {
     let container = common::container(db.clone()).await;
     audited(&db, 5).await;
-    let first = complete_run(&container).await;
+    let first = complete_run(&container, &container.sdk).await;
     assert_eq!(
         first.counts[&Check::AuditAnchor],
         0,
@@ -245,7 +276,7 @@ async fn the_anchor_follows_a_sound_chain_and_catches_a_history_rewritten_with_i
 
     // A sound chain moves the anchor to the new head.
     audited(&db, 3).await;
-    let second = complete_run(&container).await;
+    let second = complete_run(&container, &container.sdk).await;
     assert_eq!(second.counts[&Check::AuditAnchor], 0);
     let anchor = head(&db).await;
     assert_eq!(
@@ -272,7 +303,7 @@ async fn the_anchor_follows_a_sound_chain_and_catches_a_history_rewritten_with_i
     .execute(&db)
     .await
     .unwrap();
-    let third = complete_run(&container).await;
+    let third = complete_run(&container, &container.sdk).await;
     assert_eq!(
         third.counts[&Check::AuditChainBreaks],
         0,
@@ -291,7 +322,7 @@ async fn the_anchor_follows_a_sound_chain_and_catches_a_history_rewritten_with_i
 async fn a_cut_log_an_anchor_that_is_not_one_and_ssm_down_are_findings(db: PgPool) {
     let container = common::container(db.clone()).await;
     audited(&db, 5).await;
-    complete_run(&container).await;
+    complete_run(&container, &container.sdk).await;
     let anchor = anchors(&container).read().await.unwrap().unwrap();
 
     sqlx::query("DELETE FROM deletion_audit WHERE seq >= $1")
@@ -299,7 +330,7 @@ async fn a_cut_log_an_anchor_that_is_not_one_and_ssm_down_are_findings(db: PgPoo
         .execute(&db)
         .await
         .unwrap();
-    let cut = complete_run(&container).await;
+    let cut = complete_run(&container, &container.sdk).await;
     assert_eq!(cut.counts[&Check::AuditChainBreaks], 0);
     let detail = anchor_finding(&cut);
     assert!(detail.contains("is gone"), "{detail}");
@@ -313,14 +344,12 @@ async fn a_cut_log_an_anchor_that_is_not_one_and_ssm_down_are_findings(db: PgPoo
         .send()
         .await
         .unwrap();
-    let unreadable = complete_run(&container).await;
+    let unreadable = complete_run(&container, &container.sdk).await;
     let detail = anchor_finding(&unreadable);
     assert!(detail.contains("does not hold an anchor"), "{detail}");
 
     // SSM down: the run completes, and says it could not check.
-    let mut cut_off = common::container(db.clone()).await;
-    cut_off.sdk = common::aws_down();
-    let report = complete_run(&cut_off).await;
+    let report = complete_run(&container, &common::aws_down()).await;
     let detail = anchor_finding(&report);
     assert!(detail.contains("could not be read"), "{detail}");
 }

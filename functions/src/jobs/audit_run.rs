@@ -53,9 +53,12 @@ pub enum AuditOutcome {
     Busy,
 }
 
+/// One invocation. `metrics` and `anchors` are built once per container, as
+/// the other AWS clients are.
 pub async fn handle(
     container: &Container,
     metrics: &Metrics,
+    anchors: &Anchors,
     event: &AuditEvent,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<AuditOutcome, sqlx::Error> {
@@ -84,8 +87,7 @@ pub async fn handle(
     held.release().await?;
     let outcome = if done {
         let mut report = progress.report;
-        let anchors = Anchors::new(&container.sdk, &container.config.integrity.anchor_parameter);
-        check_anchor(db, &anchors, &progress.chain, &mut report).await?;
+        check_anchor(db, anchors, &progress.chain, &mut report).await?;
         tracing::info!(run_id, findings = ?report.findings, counts = ?report.counts, "integrity audit complete");
         let mut figures = report.metrics();
         figures.push(Metric::millis(
