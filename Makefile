@@ -48,10 +48,12 @@ build:
 	SAM_CLI_TELEMETRY=0 .venv/bin/sam build --beta-features
 	infra/check-build.sh .aws-sam/build
 
-## lint: formatting and clippy, warnings denied
+## lint: formatting, clippy with warnings denied, and policy/cases.json as policy/cases.py writes it
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+	@python3 policy/cases.py | cmp -s - policy/cases.json || \
+	  { echo "policy/cases.json is not what policy/cases.py prints: run python3 policy/cases.py > policy/cases.json"; exit 1; }
 
 fmt:
 	cargo fmt --all

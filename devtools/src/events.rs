@@ -1,11 +1,11 @@
 //! The API Gateway (HTTP API, payload 2.0) request events in `events/`: one
 //! per scenario of the HTTP contract, signed for the local stack's HS256
-//! key, acting as and on the users of `erasure::store::cast`.
+//! key, acting as and on the users of `erasure_fixtures::cast`.
 
 use std::path::Path;
 
 use erasure::http::routes::Route;
-use erasure::store::cast::*;
+use erasure_fixtures::cast::*;
 use jsonwebtoken::{EncodingKey, Header, encode};
 use serde_json::{Value, json};
 use uuid::Uuid;

@@ -9,7 +9,8 @@ use std::process::ExitCode;
 use aws_sdk_secretsmanager::Client as SecretsClient;
 use clap::{Parser, Subcommand};
 use erasure::aws::sdk;
-use erasure::store::{cast, migrations::MIGRATOR, seed};
+use erasure::store::migrations::MIGRATOR;
+use erasure_fixtures::{cast, seed};
 use sqlx::PgPool;
 
 #[derive(Parser)]
@@ -117,7 +118,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
         Command::PutSecret { name, value } => put_secret(&name, &value).await?,
         Command::CodedeployStandIn { port } => {
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-            erasure::aws::codedeploy::stand_in::serve(listener);
+            erasure_fixtures::codedeploy::serve(listener);
             println!("CodeDeploy stand-in on 127.0.0.1:{port}");
             std::future::pending::<()>().await;
         }

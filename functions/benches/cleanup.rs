@@ -21,11 +21,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use erasure::config::DEFAULT_CLEANUP_BATCH_SIZE;
+use erasure::config::CleanupConfig;
 use erasure::domain::plan::ACTIVE_ORDER_STATUSES;
-use erasure::jobs::cleanup::{self, CleanupSettings};
-use erasure::store::audit::{self, AuditAction, AuditEntry, Outcome};
-use erasure::store::seed::SeedSpec;
+use erasure::jobs::cleanup::{self, Mode};
+use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
+use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
@@ -102,7 +102,7 @@ async fn per_row_loop(db: &PgPool, users: &[Uuid]) {
             reason: Some("grace period ended".into()),
             ..AuditEntry::new(AuditAction::ScheduledPurge, Outcome::Success)
         };
-        audit::append(&mut tx, &entry).await.unwrap();
+        audit_log::append(&mut tx, &entry).await.unwrap();
         tx.commit().await.unwrap();
     }
 }
@@ -150,14 +150,13 @@ async fn main() {
 
     let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
     let measured_rtt = round_trip(&db).await;
-    let settings = CleanupSettings {
-        batch_size: env_number("BENCH_BATCH", DEFAULT_CLEANUP_BATCH_SIZE as usize) as i64,
+    let settings = CleanupConfig {
+        batch_size: env_number("BENCH_BATCH", CleanupConfig::default().batch_size as usize) as i64,
         grace_period: GRACE,
         statement_timeout: Duration::from_secs(60),
-        dry_run: false,
     };
     let started = Instant::now();
-    let report = cleanup::run(&db, &policy, &settings, &|| true)
+    let report = cleanup::run(&db, &policy, &settings, Mode::Purge, &|| true)
         .await
         .unwrap();
     let service = started.elapsed();

@@ -14,8 +14,11 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use erasure::store::deletion::{self, Deps, Origin};
-use erasure::store::seed::SeedSpec;
+use erasure::config::RequestConfig;
+use erasure::domain::{ActorId, TargetId};
+use erasure::store::audited::{Deps, Origin};
+use erasure::store::deletion;
+use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
@@ -91,9 +94,10 @@ async fn measure(
     let deps = Deps {
         db: &db,
         policy,
-        grace_period: Duration::from_secs(30 * 86_400),
-        transaction_timeout: Duration::from_secs(10),
-        lock_timeout: Duration::from_secs(2),
+        settings: RequestConfig {
+            lock_timeout: Duration::from_secs(2),
+            ..RequestConfig::default()
+        },
     };
     let origin = Origin::default();
     let mut took = Vec::with_capacity(users.len());
@@ -101,15 +105,27 @@ async fn measure(
         let started = Instant::now();
         match contender {
             Contender::ServiceSoftDelete => {
-                deletion::soft_delete(&deps, actor, user, Some("benchmark".into()), &origin)
-                    .await
-                    .unwrap();
+                deletion::soft_delete(
+                    &deps,
+                    ActorId(actor),
+                    TargetId(user),
+                    Some("benchmark".into()),
+                    &origin,
+                )
+                .await
+                .unwrap();
             }
             Contender::RawSoftDelete => raw_soft_delete(&db, actor, user).await,
             Contender::ServicePurge => {
-                deletion::purge(&deps, actor, user, "benchmark purge".into(), &origin)
-                    .await
-                    .unwrap();
+                deletion::purge(
+                    &deps,
+                    ActorId(actor),
+                    TargetId(user),
+                    "benchmark purge".into(),
+                    &origin,
+                )
+                .await
+                .unwrap();
             }
             Contender::RawPurge => raw_purge(&db, user).await,
         }

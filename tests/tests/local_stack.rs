@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use erasure::aws::anchor::Anchors;
 use erasure::aws::{sdk, secrets::Secrets};
-use erasure::jobs::integrity::Check;
-use erasure::store::audit::{self, AuditAction, AuditEntry, Outcome};
-use erasure::store::cast;
+use erasure::jobs::integrity_audit::checks::Check;
+use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use erasure::store::migrations::latest_version;
+use erasure_fixtures::cast;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -253,7 +253,7 @@ async fn the_integrity_audit_answers_its_scheduled_event() {
         reason: Some("local stack smoke test".into()),
         ..AuditEntry::new(AuditAction::ListDeleted, Outcome::Denied)
     };
-    audit::append(&mut tx, &entry).await.unwrap();
+    audit_log::append(&mut tx, &entry).await.unwrap();
     tx.commit().await.unwrap();
 
     let event: Value =

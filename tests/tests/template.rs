@@ -12,9 +12,9 @@ use std::process::Command;
 use erasure::aws::metrics::NAMESPACE;
 use erasure::http::routes::Route;
 use erasure::http::telemetry;
-use erasure::jobs::audit_run::{self, AuditEvent};
 use erasure::jobs::cleanup::{self, CleanupEvent, CleanupReport};
-use erasure::jobs::integrity::Check;
+use erasure::jobs::integrity_audit::checks::Check;
+use erasure::jobs::integrity_audit::invocation::{self, IntegrityAuditEvent};
 use erasure::jobs::snapshot::{self, HookEvent};
 use serde_json::Value;
 
@@ -159,7 +159,7 @@ fn emitted() -> BTreeSet<String> {
         telemetry::RESPONSES,
         telemetry::POLICY_DENIALS,
         telemetry::COLD_START,
-        audit_run::DURATION,
+        invocation::DURATION,
         snapshot::SNAPSHOT_FAILED,
     ]
     .map(str::to_owned)
@@ -176,7 +176,7 @@ fn emitted() -> BTreeSet<String> {
 /// The `Function` dimension values the code publishes under.
 fn functions() -> BTreeSet<&'static str> {
     let mut f: BTreeSet<&str> = Route::ALL.iter().map(|r| r.function()).collect();
-    f.extend([cleanup::FUNCTION, audit_run::FUNCTION, snapshot::FUNCTION]);
+    f.extend([cleanup::FUNCTION, invocation::FUNCTION, snapshot::FUNCTION]);
     f
 }
 
@@ -290,14 +290,20 @@ fn every_alarm_watches_what_the_code_emits_and_names_its_runbook() {
 
 /// The test sources, to find which events they use.
 fn test_sources() -> String {
-    let mut all = String::new();
-    for dir in ["functions/tests", "tests/tests"] {
-        for entry in std::fs::read_dir(root().join(dir)).unwrap() {
+    fn read(dir: &Path, all: &mut String) {
+        for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
-            if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("template.rs") {
+            if path.is_dir() {
+                read(&path, all);
+            } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("template.rs")
+            {
                 all.push_str(&std::fs::read_to_string(path).unwrap());
             }
         }
+    }
+    let mut all = String::new();
+    for dir in ["functions/tests", "tests/tests"] {
+        read(&root().join(dir), &mut all);
     }
     all
 }
@@ -334,7 +340,7 @@ fn every_event_is_valid_for_its_function_and_used_by_a_test() {
                     );
                 }
                 (None, "cleanup") => parses::<CleanupEvent>(&text, &name),
-                (None, "integrity_audit") => parses::<AuditEvent>(&text, &name),
+                (None, "integrity_audit") => parses::<IntegrityAuditEvent>(&text, &name),
                 (None, "snapshot_hook") => parses::<HookEvent>(&text, &name),
                 (None, _) => assert!(
                     serde_json::from_str::<Value>(&text).unwrap().is_object(),
@@ -370,7 +376,7 @@ fn every_schedule_sends_its_function_options_it_accepts() {
             let name = format!("{id}'s schedule");
             match binary {
                 "cleanup" => parses::<CleanupEvent>(input, &name),
-                "integrity_audit" => parses::<AuditEvent>(input, &name),
+                "integrity_audit" => parses::<IntegrityAuditEvent>(input, &name),
                 other => panic!("{id}: no event type known for {other}"),
             }
             scheduled.push(binary);

@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::time::{Duration, Instant};
 
 use erasure::store::migrations::MIGRATOR;
-use erasure::store::seed::{SeedSpec, Seeded, seed};
+use erasure_fixtures::seed::{SeedSpec, Seeded, seed};
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;

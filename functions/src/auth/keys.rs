@@ -4,7 +4,7 @@
 
 use super::jwt::{KeyError, Verifier};
 use crate::aws::secrets::{SecretError, Secrets};
-use crate::http::config::HttpConfig;
+use crate::config::http::HttpConfig;
 
 #[derive(Debug, thiserror::Error)]
 pub enum VerifierError {

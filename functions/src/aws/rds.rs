@@ -213,3 +213,48 @@ impl Rds {
         }
     }
 }
+
+/// RDS limits a cluster snapshot's name to 63 characters (an instance's to 255).
+const MAX_NAME: usize = 63;
+
+/// The snapshot's name for a deployment: lowercase letters, digits and
+/// single hyphens, starting with the prefix's letter, at most 63 characters,
+/// never ending in a hyphen (RDS's rules).
+pub fn snapshot_name(prefix: &str, deployment_id: &str) -> String {
+    let mut name = String::new();
+    for c in format!("{prefix}-{deployment_id}").chars() {
+        let c = if c.is_ascii_alphanumeric() {
+            c.to_ascii_lowercase()
+        } else {
+            '-'
+        };
+        if !(c == '-' && (name.is_empty() || name.ends_with('-'))) {
+            name.push(c);
+        }
+    }
+    name.truncate(MAX_NAME);
+    name.trim_end_matches('-').to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_the_rds_rules_and_the_deployment() {
+        assert_eq!(
+            snapshot_name("erasure-predeploy", "d-AB12CD34E"),
+            "erasure-predeploy-d-ab12cd34e"
+        );
+        assert_eq!(snapshot_name("erasure", "d--X_y.z-"), "erasure-d-x-y-z");
+        let long = snapshot_name("erasure-predeploy", &"d-".repeat(60));
+        assert!(
+            long.len() <= 63 && !long.ends_with('-') && !long.contains("--"),
+            "{long}"
+        );
+        assert_ne!(
+            snapshot_name("erasure", "d-1"),
+            snapshot_name("erasure", "d-2")
+        );
+    }
+}

@@ -4,8 +4,8 @@
 use erasure::aws::anchor::Anchors;
 use erasure::aws::metrics::Metrics;
 use erasure::container::Container;
-use erasure::jobs::audit_run::{self, AuditEvent};
 use erasure::jobs::deadline;
+use erasure::jobs::integrity_audit::invocation::{self, IntegrityAuditEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -15,11 +15,14 @@ async fn main() -> Result<(), Error> {
     let metrics = Metrics::new(&container.sdk);
     let anchors = Anchors::new(&container.sdk, &container.config.integrity.anchor_parameter);
     let (container, metrics, anchors) = (&container, &metrics, &anchors);
-    lambda_runtime::run(service_fn(|event: LambdaEvent<AuditEvent>| async move {
-        let keep_going = deadline::before(deadline::deadline(event.context.deadline));
-        let outcome =
-            audit_run::handle(container, metrics, anchors, &event.payload, &keep_going).await?;
-        Ok::<_, Error>(outcome)
-    }))
+    lambda_runtime::run(service_fn(
+        |event: LambdaEvent<IntegrityAuditEvent>| async move {
+            let keep_going = deadline::keep_going(event.context.deadline);
+            let outcome =
+                invocation::handle(container, metrics, anchors, &event.payload, &keep_going)
+                    .await?;
+            Ok::<_, Error>(outcome)
+        },
+    ))
     .await
 }

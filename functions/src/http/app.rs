@@ -5,17 +5,18 @@
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use uuid::Uuid;
 
-use super::config::HttpConfig;
-use super::idempotency::{self, Claim, Stored};
 use super::problem::Problem;
-use super::rate_limit::{self, Bucket, Verdict};
 use super::routes::Route;
 use crate::auth::jwt::Verifier;
 use crate::auth::keys::{self, VerifierError};
+use crate::config::http::HttpConfig;
 use crate::container::Container;
-use crate::store::deletion::{DeletionError, Deps};
+use crate::domain::ActorId;
+use crate::store::audited::Deps;
+use crate::store::errors::RequestError;
+use crate::store::idempotency_keys::{self as idempotency, Claim, Stored};
+use crate::store::request_rate::{self, Bucket, Verdict};
 
 pub struct App {
     pub container: Container,
@@ -48,30 +49,29 @@ impl App {
         Deps {
             db: &self.container.db,
             policy: &self.container.policy,
-            grace_period: self.container.config.grace_period,
-            transaction_timeout: self.http.transaction_timeout,
-            lock_timeout: self.http.lock_timeout,
+            settings: self.container.config.requests,
         }
     }
 
     /// The actor named by a valid bearer token, or 401.
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Uuid, Problem> {
+    pub fn authenticate(&self, headers: &HeaderMap) -> Result<ActorId, Problem> {
         let authorization = headers
             .get(header::AUTHORIZATION)
             .map(|v| v.to_str().unwrap_or(""));
         self.verifier
             .actor(authorization)
+            .map(ActorId)
             .map_err(|e| Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", e.to_string()))
     }
 
     /// Counts the request against the actor's limit for the route, or 429.
-    pub async fn admit(&self, actor: Uuid, route: Route) -> Result<(), Problem> {
+    pub async fn admit(&self, actor: ActorId, route: Route) -> Result<(), Problem> {
         let (bucket, per_minute) = if route.mutates() {
             (Bucket::Mutations, self.http.mutations_per_minute)
         } else {
             (Bucket::Listings, self.http.listings_per_minute)
         };
-        match rate_limit::check(&self.container.db, actor, bucket, per_minute).await {
+        match request_rate::check(&self.container.db, actor.0, bucket, per_minute).await {
             Ok(Verdict::Allowed) => Ok(()),
             Ok(Verdict::Limited { retry_after }) => {
                 tracing::warn!(%actor, ?route, "rate limited");
@@ -91,15 +91,15 @@ impl App {
     /// unavailable) frees the key for the retry.
     pub async fn once<T: Serialize>(
         &self,
-        actor: Uuid,
+        actor: ActorId,
         idempotency: Option<(String, String)>,
-        act: impl Future<Output = Result<T, DeletionError>>,
+        act: impl Future<Output = Result<T, RequestError>>,
     ) -> Response {
         let Some((key, fingerprint)) = idempotency else {
             return answer(act.await);
         };
         let db = &self.container.db;
-        match idempotency::claim(db, actor, &key, &fingerprint).await {
+        match idempotency::claim(db, actor.0, &key, &fingerprint).await {
             Err(e) => return db_problem(e).into_response(),
             Ok(Claim::Replay(stored)) => return replay(stored),
             Ok(Claim::Mismatch) => {
@@ -124,7 +124,7 @@ impl App {
         let response = answer(act.await);
         let status = response.status();
         if status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT {
-            if let Err(e) = idempotency::release(db, actor, &key).await {
+            if let Err(e) = idempotency::release(db, actor.0, &key).await {
                 tracing::error!(error = %e, "could not release an Idempotency-Key");
             }
             return response;
@@ -137,7 +137,7 @@ impl App {
             status: status.as_u16(),
             body: String::from_utf8_lossy(&bytes).into_owned(),
         };
-        if let Err(e) = idempotency::complete(db, actor, &key, &stored).await {
+        if let Err(e) = idempotency::complete(db, actor.0, &key, &stored).await {
             // The act committed; only its replay is lost. Answer it.
             tracing::error!(error = %e, "could not store the response for an Idempotency-Key");
         }
@@ -146,7 +146,7 @@ impl App {
 }
 
 /// The response to what the store did: 200 with the result, or the problem.
-pub fn answer<T: Serialize>(result: Result<T, DeletionError>) -> Response {
+pub fn answer<T: Serialize>(result: Result<T, RequestError>) -> Response {
     match result {
         Ok(value) => (StatusCode::OK, axum::Json(value)).into_response(),
         Err(e) => problem(&e).into_response(),
@@ -177,11 +177,11 @@ fn replay(stored: Stored) -> Response {
 /// The problem for a failure of the request's bookkeeping (rate limit,
 /// Idempotency-Key), mapped like any database failure.
 fn db_problem(e: sqlx::Error) -> Problem {
-    problem(&DeletionError::from(e))
+    problem(&RequestError::from(e))
 }
 
-fn problem(e: &DeletionError) -> Problem {
-    if matches!(e, DeletionError::Internal(_)) {
+fn problem(e: &RequestError) -> Problem {
+    if matches!(e, RequestError::Internal(_)) {
         // A 500 is a bug: keep the whole chain.
         tracing::error!(error = ?e, "unexpected failure");
     }

@@ -10,14 +10,16 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use lambda_http::request::RequestContext;
-use uuid::Uuid;
 
 use super::app::{App, answer};
 use super::idempotency;
 use super::problem::Problem;
 use super::request::{self, MAX_BODY_BYTES};
 use super::routes::Route;
-use crate::store::deletion::{self, DeletionError, Deps, Origin, Summary};
+use crate::domain::{ActorId, TargetId};
+use crate::store::audited::{Deps, Origin};
+use crate::store::deletion::{self, Summary};
+use crate::store::errors::RequestError;
 use crate::store::trash;
 
 /// A mutation, as the caller asked for it.
@@ -31,10 +33,10 @@ impl Command {
     async fn execute(
         self,
         deps: &Deps<'_>,
-        actor: Uuid,
-        target: Uuid,
+        actor: ActorId,
+        target: TargetId,
         origin: &Origin,
-    ) -> Result<Summary, DeletionError> {
+    ) -> Result<Summary, RequestError> {
         match self {
             Command::SoftDelete { reason } => {
                 deletion::soft_delete(deps, actor, target, reason, origin).await

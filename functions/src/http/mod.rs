@@ -1,23 +1,25 @@
-//! The HTTP functions: the route table, request parsing, problem+json, the
-//! rate limit, Idempotency-Key and metrics. The store does the work; this
-//! module turns API Gateway requests into its calls and its answers back.
+//! The HTTP functions: the route table (`routes`) and the router that wires
+//! it (`router`), thin handlers, request parsing, problem+json, and the steps
+//! every request takes around the store (`app`: token, rate limit,
+//! Idempotency-Key), with metrics. The store does the work; this module
+//! turns API Gateway requests into its calls and its answers back.
 
 pub mod app;
-pub mod config;
 pub mod handlers;
 pub mod idempotency;
 pub mod problem;
-pub mod rate_limit;
 pub mod request;
+pub mod router;
 pub mod routes;
 pub mod telemetry;
 
 use std::sync::Arc;
 
+use crate::config::http::HttpConfig;
 use crate::container::Container;
 use app::App;
-use config::HttpConfig;
-use routes::{Route, router};
+use router::router;
+use routes::Route;
 
 /// The whole life of one HTTP function's container: configuration, clients,
 /// the pool, the policy and the token keys once, then one request per

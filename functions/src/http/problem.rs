@@ -5,7 +5,9 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
-use crate::store::deletion::DeletionError;
+use erasure_policy::Code;
+
+use crate::store::errors::RequestError;
 
 pub const CONTENT_TYPE: &str = "application/problem+json";
 
@@ -89,31 +91,31 @@ impl IntoResponse for Problem {
     }
 }
 
-impl From<&DeletionError> for Problem {
-    fn from(e: &DeletionError) -> Problem {
+impl From<&RequestError> for Problem {
+    fn from(e: &RequestError) -> Problem {
         let code = e.code();
         match e {
-            DeletionError::UnknownActor => Problem::new(
+            RequestError::UnknownActor => Problem::new(
                 StatusCode::UNAUTHORIZED,
                 code,
                 "the token's subject is not a user",
             ),
-            DeletionError::Denied { code, rule } => {
-                let status = match *code {
-                    "ALREADY_DELETED" | "NOT_SOFT_DELETED" | "GRACE_PERIOD_EXPIRED" => {
+            RequestError::Denied { code: denied, rule } => {
+                let status = match denied {
+                    Code::AlreadyDeleted | Code::NotSoftDeleted | Code::GracePeriodExpired => {
                         StatusCode::CONFLICT
                     }
                     _ => StatusCode::FORBIDDEN,
                 };
-                Problem::new(status, code, denial_detail(code)).with("rule", *rule)
+                Problem::new(status, code, denial_detail(*denied)).with("rule", rule.as_str())
             }
-            DeletionError::PolicyUnavailable(_) => Problem::new(
+            RequestError::PolicyUnavailable(_) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code,
                 "the authorization policy is unavailable; nothing was changed",
             ),
-            DeletionError::NotFound => Problem::new(StatusCode::NOT_FOUND, code, "no such user"),
-            DeletionError::ActiveOrders {
+            RequestError::NotFound => Problem::new(StatusCode::NOT_FOUND, code, "no such user"),
+            RequestError::ActiveOrders {
                 catering,
                 on_demand,
             } => Problem::new(
@@ -124,28 +126,28 @@ impl From<&DeletionError> for Problem {
             .with("activeCateringOrders", *catering)
             .with("activeOnDemandOrders", *on_demand)
             .with("totalActiveOrders", catering + on_demand),
-            DeletionError::Conflict => Problem::new(
+            RequestError::Conflict => Problem::new(
                 StatusCode::CONFLICT,
                 code,
                 "another live user now has this user's email",
             ),
-            DeletionError::ForeignKeyViolation => Problem::new(
+            RequestError::ForeignKeyViolation => Problem::new(
                 StatusCode::CONFLICT,
                 code,
                 "a row the deletion plan does not cover still references the user",
             ),
-            DeletionError::Timeout => Problem::new(
+            RequestError::Timeout => Problem::new(
                 StatusCode::REQUEST_TIMEOUT,
                 code,
                 "the transaction did not finish in time and was rolled back",
             ),
-            DeletionError::Unavailable(_) | DeletionError::Busy(_) => Problem::new(
+            RequestError::Unavailable(_) | RequestError::Busy(_) => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code,
                 "the database is unavailable; nothing was changed",
             )
             .retry_after(UNAVAILABLE_RETRY_AFTER_SECS),
-            DeletionError::Internal(_) => Problem::new(
+            RequestError::Internal(_) => Problem::new(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 code,
                 "an unexpected error; nothing was changed",
@@ -154,13 +156,15 @@ impl From<&DeletionError> for Problem {
     }
 }
 
-fn denial_detail(code: &str) -> &'static str {
+fn denial_detail(code: Code) -> &'static str {
     match code {
-        "SUPER_ADMIN_PROTECTED" => "a SUPER_ADMIN cannot be deleted",
-        "SELF_DELETION" => "you cannot delete yourself",
-        "ALREADY_DELETED" => "the user is already deleted",
-        "NOT_SOFT_DELETED" => "the user is not deleted",
-        "GRACE_PERIOD_EXPIRED" => "the grace period has ended; the user can no longer be restored",
+        Code::SuperAdminProtected => "a SUPER_ADMIN cannot be deleted",
+        Code::SelfDeletion => "you cannot delete yourself",
+        Code::AlreadyDeleted => "the user is already deleted",
+        Code::NotSoftDeleted => "the user is not deleted",
+        Code::GracePeriodExpired => {
+            "the grace period has ended; the user can no longer be restored"
+        }
         _ => "you may not do this",
     }
 }

@@ -9,9 +9,10 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::problem::Problem;
+use crate::domain::TargetId;
 use crate::domain::UserType;
-use crate::store::deletion::Origin;
-use crate::store::trash::{Filter, Page};
+use crate::store::audited::Origin;
+use crate::store::profiles::{DeletedFilter, Page};
 
 /// Request bodies are small JSON objects; anything larger is refused unread.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -22,12 +23,12 @@ pub const MIN_PURGE_REASON_CHARS: usize = 10;
 
 /// A user id from the path: a UUID in its hyphenated form, any case. It is
 /// compared as a value, so `ABC…` and `abc…` name the same user.
-pub fn user_id(raw: &str) -> Result<Uuid, Problem> {
+pub fn user_id(raw: &str) -> Result<TargetId, Problem> {
     if raw.is_empty() {
         return Err(Problem::bad_request("INVALID_ID", "the user id is missing"));
     }
     match Uuid::try_parse(raw) {
-        Ok(id) if raw.len() == 36 => Ok(id),
+        Ok(id) if raw.len() == 36 => Ok(TargetId(id)),
         _ => Err(Problem::bad_request(
             "INVALID_ID",
             format!("the user id {raw:?} is not a UUID"),
@@ -132,7 +133,7 @@ struct ListQuery {
 /// The trash listing's query: `type`, `deletedBy`, `deletedAfter`,
 /// `deletedBefore` (RFC 3339 or a date), `search`, `page` (from 1) and
 /// `limit` (1 to 100, 20 by default).
-pub fn list_query(raw: Option<&str>) -> Result<(Filter, Page), Problem> {
+pub fn list_query(raw: Option<&str>) -> Result<(DeletedFilter, Page), Problem> {
     let invalid = |detail: String| Problem::bad_request("INVALID_QUERY", detail);
     let q: ListQuery = serde_urlencoded::from_str(raw.unwrap_or(""))
         .map_err(|e| invalid(format!("the query is not valid: {e}")))?;
@@ -144,7 +145,7 @@ pub fn list_query(raw: Option<&str>) -> Result<(Filter, Page), Problem> {
     };
     let page = Page::new(number("page", q.page, 1)?, number("limit", q.limit, 20)?)
         .map_err(|e| invalid(e.to_owned()))?;
-    let filter = Filter {
+    let filter = DeletedFilter {
         user_type: q
             .user_type
             .map(|t| {
@@ -327,7 +328,7 @@ mod tests {
         );
         assert_eq!(
             list_query(None).unwrap(),
-            (Filter::default(), Page::new(1, 20).unwrap())
+            (DeletedFilter::default(), Page::new(1, 20).unwrap())
         );
         for (query, names) in [
             ("type=WIZARD", "type"),

@@ -10,34 +10,33 @@
 //! Lambda deadline) and leaves what is left to the next run.
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use erasure_policy::{Action, Actor, Input, Policy, Target, TargetState};
 use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::aws::metrics::{Metric, Metrics};
+use crate::config::CleanupConfig;
 use crate::container::Container;
-use crate::domain::UserType;
 use crate::domain::plan::PLAN;
 use crate::jobs::event::JobEvent;
-use crate::store::audit::{self, AuditAction, AuditEntry, Outcome};
+use crate::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use crate::store::pool::bounded_begin;
+use crate::store::profiles::{self, Expired};
 use crate::store::purge::{self, Blockers, PurgeError};
 
 /// The function's name, as the `Function` dimension of its metrics.
 pub const FUNCTION: &str = "cleanup";
 
+/// Whether a run changes anything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CleanupSettings {
-    pub batch_size: i64,
-    pub grace_period: Duration,
-    /// Bounds each batch's statements.
-    pub statement_timeout: Duration,
-    /// Report without changing anything.
-    pub dry_run: bool,
+pub enum Mode {
+    Purge,
+    /// Report what would be purged, change nothing.
+    DryRun,
 }
 
 /// What a run did, and what it left.
@@ -60,26 +59,20 @@ pub struct CleanupReport {
     pub duration_ms: u64,
 }
 
-#[derive(Debug, sqlx::FromRow)]
-struct Expired {
-    id: Uuid,
-    #[sqlx(rename = "type")]
-    user_type: String,
-    deleted_at: DateTime<Utc>,
-}
-
 /// Runs batches until none is left or `keep_going` returns false. A batch
 /// that fails (the database drops mid-batch) rolls back whole and ends the
 /// run with the error; the next run picks the same users up.
 pub async fn run(
     db: &PgPool,
     policy: &Policy,
-    settings: &CleanupSettings,
+    settings: &CleanupConfig,
+    mode: Mode,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<CleanupReport, sqlx::Error> {
     let started = Instant::now();
+    let dry_run = mode == Mode::DryRun;
     let mut report = CleanupReport {
-        dry_run: settings.dry_run,
+        dry_run,
         ..CleanupReport::default()
     };
     // Users this run has looked at and left (skipped, or seen in a dry run):
@@ -96,19 +89,25 @@ pub async fn run(
         let mut tx = conn
             .begin_with(bounded_begin(settings.statement_timeout, None))
             .await?;
-        let taken = take_batch(&mut tx, settings, &passed_over).await?;
+        let taken = profiles::take_expired(
+            &mut tx,
+            settings.grace_period,
+            &passed_over,
+            settings.batch_size,
+        )
+        .await?;
         if taken.is_empty() {
             break;
         }
         report.batches += 1;
-        let outcome = purge_batch(&mut tx, policy, settings, &taken).await?;
+        let outcome = purge_batch(&mut tx, policy, settings, dry_run, &taken).await?;
         passed_over.extend(outcome.skipped.iter().map(|(id, _)| *id));
         for (id, code) in &outcome.skipped {
             *report.skipped.entry(code.clone()).or_default() += 1;
             report.skipped_users.push(*id);
         }
         report.purged += outcome.purged.len() as u64;
-        if settings.dry_run {
+        if dry_run {
             passed_over.extend(&outcome.purged);
             tx.rollback().await?;
         } else {
@@ -119,31 +118,9 @@ pub async fn run(
         }
     }
     drop(conn);
-    report.overdue_remaining = overdue(db, settings.grace_period).await?;
+    report.overdue_remaining = profiles::overdue(db, settings.grace_period).await?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
-}
-
-/// Up to $3 users past the grace period ($1, seconds), the oldest first,
-/// except those this run passed over ($2), locked unless another holds them.
-pub const TAKE_BATCH: &str = "SELECT id, type, deleted_at FROM profiles
-  WHERE deleted_at < now() - make_interval(secs => $1)
-    AND NOT (id = ANY($2))
-  ORDER BY deleted_at, id
-  LIMIT $3
-  FOR UPDATE SKIP LOCKED";
-
-async fn take_batch(
-    tx: &mut PgConnection,
-    settings: &CleanupSettings,
-    passed_over: &[Uuid],
-) -> Result<Vec<Expired>, sqlx::Error> {
-    sqlx::query_as(TAKE_BATCH)
-        .bind(settings.grace_period.as_secs_f64())
-        .bind(passed_over)
-        .bind(settings.batch_size)
-        .fetch_all(tx)
-        .await
 }
 
 struct BatchOutcome {
@@ -156,7 +133,8 @@ struct BatchOutcome {
 async fn purge_batch(
     tx: &mut PgConnection,
     policy: &Policy,
-    settings: &CleanupSettings,
+    settings: &CleanupConfig,
+    dry_run: bool,
     taken: &[Expired],
 ) -> Result<BatchOutcome, sqlx::Error> {
     let now = Utc::now().timestamp();
@@ -166,34 +144,26 @@ async fn purge_batch(
     for user in taken {
         let entry = |outcome, code: Option<&str>, rule: Option<&str>| AuditEntry {
             target_id: Some(user.id),
-            target_role: Some(user.user_type.clone()),
+            target_role: Some(user.user_type.as_str().to_owned()),
             reason: Some("grace period ended".into()),
             error_code: code.map(str::to_owned),
             policy_digest: Some(policy.sha256().to_owned()),
             policy_rule: rule.map(str::to_owned),
             ..AuditEntry::new(AuditAction::ScheduledPurge, outcome)
         };
-        let verdict = match user.user_type.parse::<UserType>() {
-            Ok(t) => policy.decide(&Input {
-                action: Action::ScheduledPurge,
-                actor: Actor::System,
-                target: Some(Target {
-                    id: *user.id.as_bytes(),
-                    role: t.into(),
-                    state: TargetState::SoftDeleted {
-                        deleted_at: user.deleted_at.timestamp(),
-                    },
-                }),
-                now,
-                grace_period_secs: settings.grace_period.as_secs() as i64,
+        let verdict = policy.decide(&Input {
+            action: Action::ScheduledPurge,
+            actor: Actor::System,
+            target: Some(Target {
+                id: *user.id.as_bytes(),
+                role: user.user_type.into(),
+                state: TargetState::SoftDeleted {
+                    deleted_at: user.deleted_at.timestamp(),
+                },
             }),
-            // The schema's CHECK keeps this from happening; fail closed if it does.
-            Err(_) => {
-                skipped.push((user.id, "UNKNOWN_USER_TYPE".to_owned()));
-                audit_rows.push(entry(Outcome::Failed, Some("UNKNOWN_USER_TYPE"), None));
-                continue;
-            }
-        };
+            now,
+            grace_period_secs: settings.grace_period.as_secs() as i64,
+        });
         if verdict.allowed() {
             allowed.push(user);
         } else {
@@ -215,7 +185,7 @@ async fn purge_batch(
     // keep new orders out, so a second refusal needs an order's status to
     // change in between. A dry run only asks who is blocked.
     let mut purgeable: Vec<Uuid> = allowed.iter().map(|u| u.id).collect();
-    let mut blocked = if settings.dry_run {
+    let mut blocked = if dry_run {
         purge::census(tx, PLAN, &purgeable).await?.blockers
     } else {
         Blockers::new()
@@ -230,7 +200,7 @@ async fn purge_batch(
                 entry.error_code = Some("ACTIVE_ORDERS_EXIST".into());
             }
         }
-        if settings.dry_run || purgeable.is_empty() {
+        if dry_run || purgeable.is_empty() {
             break;
         }
         match purge::execute(tx, PLAN, &purgeable).await {
@@ -242,8 +212,8 @@ async fn purge_batch(
             Err(PurgeError::Database(e)) => return Err(e),
         }
     }
-    if !settings.dry_run {
-        audit::append_many(tx, &audit_rows).await?;
+    if !dry_run {
+        audit_log::append_many(tx, &audit_rows).await?;
     }
     Ok(BatchOutcome {
         purged: purgeable,
@@ -283,13 +253,19 @@ pub async fn handle(
     event: &CleanupEvent,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<CleanupReport, sqlx::Error> {
-    let settings = CleanupSettings {
-        batch_size: container.config.cleanup_batch_size,
-        grace_period: container.config.grace_period,
-        statement_timeout: container.config.pool.statement_timeout,
-        dry_run: event.options.dry_run,
+    let mode = if event.options.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Purge
     };
-    let report = run(&container.db, &container.policy, &settings, keep_going).await?;
+    let report = run(
+        &container.db,
+        &container.policy,
+        &container.config.cleanup,
+        mode,
+        keep_going,
+    )
+    .await?;
     if !report.dry_run
         && let Err(e) = metrics_client.publish(FUNCTION, &metrics(&report)).await
     {
@@ -306,16 +282,4 @@ pub async fn handle(
         "cleanup finished"
     );
     Ok(report)
-}
-
-/// Soft-deleted users past the grace period ($1, seconds).
-pub const OVERDUE: &str =
-    "SELECT count(*) FROM profiles WHERE deleted_at < now() - make_interval(secs => $1)";
-
-/// Soft-deleted users past the grace period that are still present.
-pub async fn overdue(db: &PgPool, grace_period: Duration) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar(OVERDUE)
-        .bind(grace_period.as_secs_f64())
-        .fetch_one(db)
-        .await
 }

@@ -26,6 +26,17 @@ pub fn before(deadline: SystemTime) -> impl Fn() -> bool + Sync {
     move || left(SystemTime::now()) > margin
 }
 
+/// What a job's invocation checks before each batch: `before` the deadline
+/// the runtime sent (`LambdaEvent::context.deadline`). Logs the time it has.
+pub fn keep_going(header_ms: u64) -> impl Fn() -> bool + Sync {
+    let deadline = deadline(header_ms);
+    let remaining = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
+    tracing::info!(remaining_ms = remaining.as_millis() as u64, "invoked");
+    before(deadline)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

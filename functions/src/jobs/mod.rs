@@ -1,8 +1,8 @@
-//! The scheduled and on-demand jobs.
+//! The scheduled and on-demand jobs, and what they share: the event that
+//! invokes them (`event`) and the Lambda deadline (`deadline`).
 
-pub mod audit_run;
 pub mod cleanup;
 pub mod deadline;
 pub mod event;
-pub mod integrity;
+pub mod integrity_audit;
 pub mod snapshot;

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::aws::codedeploy::{CodeDeploy, HookStatus};
 use crate::aws::metrics::{Metric, Metrics};
-use crate::aws::rds::{Database, Rds, RdsError, Snapshot};
-use crate::config::{ConfigError, Env};
+use crate::aws::rds::{Rds, RdsError, Snapshot, snapshot_name};
+use crate::config::snapshot::SnapshotConfig;
 
 /// The function's name, as the `Function` dimension of its metric.
 pub const FUNCTION: &str = "snapshot_hook";
@@ -29,90 +29,6 @@ pub struct HookEvent {
     pub deployment_id: String,
     #[serde(rename = "LifecycleEventHookExecutionId")]
     pub hook_execution_id: String,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SnapshotSettings {
-    pub database: Database,
-    /// Names start with it; pruning only touches snapshots that do.
-    pub prefix: String,
-    /// Pre-deploy snapshots kept, the newest first.
-    pub keep: usize,
-    /// Pause between status checks while the snapshot is being made.
-    pub poll: Duration,
-}
-
-impl SnapshotSettings {
-    /// SNAPSHOT_DB_INSTANCE_ID or SNAPSHOT_DB_CLUSTER_ID (Aurora), one of
-    /// them; SNAPSHOT_PREFIX (`erasure-predeploy`), SNAPSHOT_KEEP (10).
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<SnapshotSettings, ConfigError> {
-        let env = Env(&lookup);
-        let database = match (
-            env.text("SNAPSHOT_DB_INSTANCE_ID"),
-            env.text("SNAPSHOT_DB_CLUSTER_ID"),
-        ) {
-            (Some(instance), None) => Database::Instance(instance),
-            (None, Some(cluster)) => Database::Cluster(cluster),
-            (None, None) => {
-                return Err(ConfigError::Missing(
-                    "SNAPSHOT_DB_INSTANCE_ID or SNAPSHOT_DB_CLUSTER_ID",
-                ));
-            }
-            (Some(_), Some(_)) => {
-                return Err(ConfigError::Conflict(
-                    "set SNAPSHOT_DB_INSTANCE_ID or SNAPSHOT_DB_CLUSTER_ID, not both",
-                ));
-            }
-        };
-        let prefix = env
-            .text("SNAPSHOT_PREFIX")
-            .unwrap_or_else(|| "erasure-predeploy".to_owned());
-        if !valid_prefix(&prefix) {
-            return Err(ConfigError::Invalid {
-                name: "SNAPSHOT_PREFIX",
-                value: prefix,
-                expected: "up to 40 letters, digits and single hyphens, starting with a letter",
-            });
-        }
-        Ok(SnapshotSettings {
-            database,
-            prefix,
-            keep: env.positive("SNAPSHOT_KEEP", 10)? as usize,
-            poll: Duration::from_secs(5),
-        })
-    }
-}
-
-/// A prefix that names survive whole: it starts with a letter, has nothing
-/// the names would rewrite, and leaves room for a deployment id.
-fn valid_prefix(prefix: &str) -> bool {
-    prefix.len() <= 40
-        && prefix.starts_with(|c: char| c.is_ascii_alphabetic())
-        && snapshot_name(prefix, "d") == format!("{}-d", prefix.to_ascii_lowercase())
-}
-
-/// RDS limits a cluster snapshot's name to 63 characters (an instance's to 255).
-const MAX_NAME: usize = 63;
-
-/// The snapshot's name for a deployment: lowercase letters, digits and
-/// single hyphens, starting with the prefix's letter, at most 63 characters,
-/// never ending in a hyphen (RDS's rules).
-pub fn snapshot_name(prefix: &str, deployment_id: &str) -> String {
-    let mut name = String::new();
-    for c in format!("{prefix}-{deployment_id}").chars() {
-        let c = if c.is_ascii_alphanumeric() {
-            c.to_ascii_lowercase()
-        } else {
-            '-'
-        };
-        if !(c == '-' && (name.is_empty() || name.ends_with('-'))) {
-            name.push(c);
-        }
-    }
-    name.truncate(MAX_NAME);
-    name.trim_end_matches('-').to_owned()
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,7 +58,7 @@ pub struct HookReport {
 /// what it pruned.
 async fn take(
     rds: &Rds,
-    settings: &SnapshotSettings,
+    settings: &SnapshotConfig,
     name: &str,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<(bool, Vec<String>), SnapshotError> {
@@ -199,7 +115,7 @@ where
 /// `current`.
 async fn prune(
     rds: &Rds,
-    settings: &SnapshotSettings,
+    settings: &SnapshotConfig,
     current: &str,
 ) -> Result<Vec<String>, RdsError> {
     let prefix = format!("{}-", settings.prefix.to_ascii_lowercase());
@@ -228,7 +144,7 @@ pub async fn handle(
     rds: &Rds,
     codedeploy: &CodeDeploy,
     metrics: &Metrics,
-    settings: &SnapshotSettings,
+    settings: &SnapshotConfig,
     event: &HookEvent,
     keep_going: &(dyn Fn() -> bool + Sync),
 ) -> Result<HookReport, String> {
@@ -273,7 +189,6 @@ pub async fn handle(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::collections::HashMap;
     use std::sync::Mutex;
 
     // moto makes a snapshot available at once and has no state transitions
@@ -337,58 +252,5 @@ mod tests {
             matches!(gone, SnapshotError::Unusable { ref status, .. } if status == "gone"),
             "{gone}"
         );
-    }
-
-    #[test]
-    fn names_follow_the_rds_rules_and_the_deployment() {
-        assert_eq!(
-            snapshot_name("erasure-predeploy", "d-AB12CD34E"),
-            "erasure-predeploy-d-ab12cd34e"
-        );
-        assert_eq!(snapshot_name("erasure", "d--X_y.z-"), "erasure-d-x-y-z");
-        let long = snapshot_name("erasure-predeploy", &"d-".repeat(60));
-        assert!(
-            long.len() <= 63 && !long.ends_with('-') && !long.contains("--"),
-            "{long}"
-        );
-        assert_ne!(
-            snapshot_name("erasure", "d-1"),
-            snapshot_name("erasure", "d-2")
-        );
-    }
-
-    fn settings(vars: &[(&str, &str)]) -> Result<SnapshotSettings, ConfigError> {
-        let map: HashMap<&str, &str> = vars.iter().copied().collect();
-        SnapshotSettings::from_lookup(|k| map.get(k).map(|v| v.to_string()))
-    }
-
-    #[test]
-    fn one_database_and_a_usable_prefix_are_required() {
-        let s = settings(&[("SNAPSHOT_DB_CLUSTER_ID", "erasure-aurora")]).unwrap();
-        assert_eq!(
-            (s.database, s.prefix.as_str(), s.keep),
-            (
-                Database::Cluster("erasure-aurora".into()),
-                "erasure-predeploy",
-                10
-            )
-        );
-        assert!(matches!(settings(&[]), Err(ConfigError::Missing(_))));
-        let both = [
-            ("SNAPSHOT_DB_INSTANCE_ID", "a"),
-            ("SNAPSHOT_DB_CLUSTER_ID", "b"),
-        ];
-        assert!(matches!(settings(&both), Err(ConfigError::Conflict(_))));
-        for bad in [
-            "1st",
-            "double--hyphen",
-            "trailing-",
-            "under_score",
-            &"x".repeat(41),
-        ] {
-            let err = settings(&[("SNAPSHOT_DB_INSTANCE_ID", "db"), ("SNAPSHOT_PREFIX", bad)])
-                .unwrap_err();
-            assert!(err.to_string().contains("SNAPSHOT_PREFIX"), "{bad}: {err}");
-        }
     }
 }

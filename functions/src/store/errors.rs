@@ -1,4 +1,78 @@
-//! What a database error means for the caller, by SQLSTATE and sqlx kind.
+//! What went wrong with a request to the store: `RequestError`, with the
+//! stable codes of the HTTP contract and the audit log, and what a database
+//! error means for the caller (`classify`, by SQLSTATE and sqlx kind).
+
+use erasure_policy::{Code, Rule};
+
+use super::audit_log::Outcome;
+
+/// Why a request to the store did not happen (a deletion, a restore, a
+/// listing). Each has a stable code.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error("the actor is not a user")]
+    UnknownActor,
+    #[error("denied by the policy: {} ({})", code.as_str(), rule.as_str())]
+    Denied { code: Code, rule: Rule },
+    #[error("the policy cannot decide: {0}")]
+    PolicyUnavailable(String),
+    #[error("user not found")]
+    NotFound,
+    #[error("the user has active orders")]
+    ActiveOrders { catering: i64, on_demand: i64 },
+    #[error("the user's email now belongs to another live user")]
+    Conflict,
+    #[error("a row still references the user")]
+    ForeignKeyViolation,
+    #[error("the transaction did not finish in time")]
+    Timeout,
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    /// A deadlock or serialization failure, still there after the retries.
+    #[error("the database stayed busy: {0}")]
+    Busy(#[source] sqlx::Error),
+    #[error("unexpected database error: {0}")]
+    Internal(#[source] sqlx::Error),
+}
+
+impl RequestError {
+    /// The code of the HTTP contract and the audit log.
+    pub fn code(&self) -> &'static str {
+        match self {
+            RequestError::UnknownActor => "UNAUTHORIZED",
+            RequestError::Denied { code, .. } => code.as_str(),
+            RequestError::PolicyUnavailable(_) => erasure_policy::POLICY_UNAVAILABLE,
+            RequestError::NotFound => "USER_NOT_FOUND",
+            RequestError::ActiveOrders { .. } => "ACTIVE_ORDERS_EXIST",
+            RequestError::Conflict => "CONFLICT",
+            RequestError::ForeignKeyViolation => "FOREIGN_KEY_VIOLATION",
+            RequestError::Timeout => "TRANSACTION_TIMEOUT",
+            RequestError::Unavailable(_) | RequestError::Busy(_) => "CONNECTION_FAILED",
+            RequestError::Internal(_) => "DELETION_FAILED",
+        }
+    }
+
+    /// How the audit log records it.
+    pub(super) fn outcome(&self) -> Outcome {
+        match self {
+            RequestError::Denied { .. } => Outcome::Denied,
+            _ => Outcome::Failed,
+        }
+    }
+}
+
+impl From<sqlx::Error> for RequestError {
+    fn from(e: sqlx::Error) -> Self {
+        match classify(&e) {
+            DbFailure::ForeignKeyViolation => RequestError::ForeignKeyViolation,
+            DbFailure::Conflict => RequestError::Conflict,
+            DbFailure::Timeout => RequestError::Timeout,
+            DbFailure::Unavailable => RequestError::Unavailable(e),
+            DbFailure::Retryable => RequestError::Busy(e),
+            DbFailure::Other => RequestError::Internal(e),
+        }
+    }
+}
 
 /// The classes of database failure the service answers differently.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

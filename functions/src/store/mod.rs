@@ -1,13 +1,22 @@
-//! PostgreSQL: the pool, the migrations, schema introspection and demo data.
+//! PostgreSQL, production SQL only. One module per table for its statements
+//! (`profiles`, `sessions`, `audit_log`, `integrity_runs`, `request_rate`,
+//! `idempotency_keys`); the statements
+//! the deletion plan generates across tables (`purge`); the flows of one
+//! request (`deletion`, `trash`) on the skeleton they share (`audited`) and
+//! their error type (`errors`); the pool, the migrations and schema
+//! introspection.
 
-pub mod audit;
-pub mod cast;
-pub mod checkpoint;
+pub mod audit_log;
+pub mod audited;
 pub mod deletion;
 pub mod errors;
+pub mod idempotency_keys;
+pub mod integrity_runs;
 pub mod migrations;
 pub mod pool;
+pub mod profiles;
 pub mod purge;
+pub mod request_rate;
 pub mod schema;
-pub mod seed;
+pub mod sessions;
 pub mod trash;

@@ -7,48 +7,13 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use erasure_policy::Action;
 use serde::Serialize;
-use sqlx::PgConnection;
 use uuid::Uuid;
 
-use super::audit::{self, AuditAction, Outcome};
-use super::deletion::{
-    Attempt, DeletionError, Deps, Origin, ask, begin, load_actor, record_refusal,
-};
-use crate::domain::UserType;
-
-/// Which deleted users to list. Every field narrows the list.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Filter {
-    pub user_type: Option<UserType>,
-    pub deleted_by: Option<Uuid>,
-    /// Deleted at or after this time.
-    pub deleted_after: Option<DateTime<Utc>>,
-    /// Deleted before this time.
-    pub deleted_before: Option<DateTime<Utc>>,
-    /// Found in the name or the email, case-insensitively.
-    pub search: Option<String>,
-}
-
-/// A page of at most `limit` users (1 to 100), counted from 1.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Page {
-    page: u32,
-    limit: u32,
-}
-
-impl Page {
-    pub const MAX_LIMIT: u32 = 100;
-
-    pub fn new(page: u32, limit: u32) -> Result<Page, &'static str> {
-        if page == 0 {
-            return Err("page counts from 1");
-        }
-        if limit == 0 || limit > Page::MAX_LIMIT {
-            return Err("limit is 1 to 100");
-        }
-        Ok(Page { page, limit })
-    }
-}
+use super::audit_log::{self, AuditAction, Outcome};
+use super::audited::{Attempt, Deps, Origin, ask, begin, load_actor, record_refusal};
+use super::errors::RequestError;
+use super::profiles::{self, DeletedFilter, Page};
+use crate::domain::{ActorId, UserType};
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -57,7 +22,7 @@ pub struct DeletedUser {
     pub email: String,
     pub name: Option<String>,
     #[serde(rename = "type")]
-    pub user_type: String,
+    pub user_type: UserType,
     pub deleted_at: DateTime<Utc>,
     pub deleted_by: Option<Uuid>,
     pub deletion_reason: Option<String>,
@@ -77,11 +42,11 @@ pub struct Listing {
 
 pub async fn list(
     deps: &Deps<'_>,
-    actor: Uuid,
-    filter: &Filter,
+    actor: ActorId,
+    filter: &DeletedFilter,
     page: Page,
     origin: &Origin,
-) -> Result<Listing, DeletionError> {
+) -> Result<Listing, RequestError> {
     let mut attempt = Attempt::new(
         AuditAction::ListDeleted,
         actor,
@@ -97,10 +62,10 @@ pub async fn list(
             deps.policy.may_attempt(Action::ListDeleted, actor),
             &mut attempt,
         )?;
-        let listing = query(&mut tx, filter, page, deps.grace_period).await?;
-        audit::append(&mut tx, &attempt.record(Outcome::Success, None)).await?;
+        let (total, rows) = profiles::deleted(&mut tx, filter, page).await?;
+        audit_log::append(&mut tx, &attempt.record(Outcome::Success, None)).await?;
         tx.commit().await?;
-        Ok(listing)
+        Ok(listing(total, rows, page, deps.settings.grace_period))
     }
     .await;
     if let Err(e) = &result {
@@ -109,63 +74,7 @@ pub async fn list(
     result
 }
 
-/// The WHERE clause shared by the count and the page; $1–$5 are the filters.
-const MATCHING: &str = "FROM profiles
-    WHERE deleted_at IS NOT NULL
-      AND ($1::text IS NULL OR type = $1)
-      AND ($2::uuid IS NULL OR deleted_by = $2)
-      AND ($3::timestamptz IS NULL OR deleted_at >= $3)
-      AND ($4::timestamptz IS NULL OR deleted_at < $4)
-      AND ($5::text IS NULL OR name ILIKE $5 ESCAPE '\\' OR email ILIKE $5 ESCAPE '\\')";
-
-#[derive(sqlx::FromRow)]
-struct Row {
-    id: Uuid,
-    email: String,
-    name: Option<String>,
-    #[sqlx(rename = "type")]
-    user_type: String,
-    deleted_at: DateTime<Utc>,
-    deleted_by: Option<Uuid>,
-    deletion_reason: Option<String>,
-}
-
-async fn query(
-    tx: &mut PgConnection,
-    filter: &Filter,
-    page: Page,
-    grace: Duration,
-) -> Result<Listing, sqlx::Error> {
-    // The search text is matched literally: its own % and _ are escaped.
-    let pattern = filter.search.as_deref().map(|s| {
-        let escaped = s
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        format!("%{escaped}%")
-    });
-    let user_type = filter.user_type.map(UserType::as_str);
-    let total: i64 = sqlx::query_scalar(&format!("SELECT count(*) {MATCHING}"))
-        .bind(user_type)
-        .bind(filter.deleted_by)
-        .bind(filter.deleted_after)
-        .bind(filter.deleted_before)
-        .bind(&pattern)
-        .fetch_one(&mut *tx)
-        .await?;
-    let rows: Vec<Row> = sqlx::query_as(&format!(
-        "SELECT id, email, name, type, deleted_at, deleted_by, deletion_reason {MATCHING}
-          ORDER BY deleted_at DESC, id DESC LIMIT $6 OFFSET $7"
-    ))
-    .bind(user_type)
-    .bind(filter.deleted_by)
-    .bind(filter.deleted_after)
-    .bind(filter.deleted_before)
-    .bind(&pattern)
-    .bind(i64::from(page.limit))
-    .bind(i64::from(page.page - 1) * i64::from(page.limit))
-    .fetch_all(&mut *tx)
-    .await?;
+fn listing(total: i64, rows: Vec<profiles::Deleted>, page: Page, grace: Duration) -> Listing {
     let now = Utc::now();
     let grace_secs = i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
     let users = rows
@@ -181,13 +90,14 @@ async fn query(
             deletion_reason: r.deletion_reason,
         })
         .collect();
-    Ok(Listing {
+    let limit = i64::from(page.limit());
+    Listing {
         users,
-        page: page.page,
-        limit: page.limit,
+        page: page.number(),
+        limit: page.limit(),
         total,
-        total_pages: (total + i64::from(page.limit) - 1) / i64::from(page.limit),
-    })
+        total_pages: (total + limit - 1) / limit,
+    }
 }
 
 /// Whole days left of the grace period, rounded up (3.2 days left is 4); 0 when due.
@@ -210,13 +120,5 @@ mod tests {
         assert_eq!(days_left(30 * DAY, 30 * DAY), 0);
         assert_eq!(days_left(30 * DAY, 400 * DAY), 0);
         assert_eq!(days_left(i64::MAX, -5), i64::MAX / DAY + 1);
-    }
-
-    #[test]
-    fn pages_are_bounded() {
-        assert!(Page::new(1, 20).is_ok());
-        assert!(Page::new(0, 20).is_err());
-        assert!(Page::new(1, 0).is_err());
-        assert!(Page::new(1, 101).is_err());
     }
 }

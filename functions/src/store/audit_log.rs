@@ -1,0 +1,310 @@
+//! The deletion audit log: append a row, verify the chain.
+//!
+//! The chain itself is the database's job (the `deletion_audit_chain`
+//! trigger): it serializes writers, numbers the row and hashes it with the
+//! previous row's hash. Here the application appends, and the integrity audit
+//! recomputes every hash and link with the same SQL function.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuditAction {
+    SoftDelete,
+    Purge,
+    Restore,
+    ListDeleted,
+    ScheduledPurge,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Denied,
+    Failed,
+}
+
+impl AuditAction {
+    /// The spelling the column's CHECK constraint accepts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::SoftDelete => "SOFT_DELETE",
+            AuditAction::Purge => "PURGE",
+            AuditAction::Restore => "RESTORE",
+            AuditAction::ListDeleted => "LIST_DELETED",
+            AuditAction::ScheduledPurge => "SCHEDULED_PURGE",
+        }
+    }
+}
+
+impl Outcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Success => "SUCCESS",
+            Outcome::Denied => "DENIED",
+            Outcome::Failed => "FAILED",
+        }
+    }
+}
+
+/// One attempt, as the caller knows it. `None` actor means the system.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditEntry {
+    pub action: AuditAction,
+    pub outcome: Outcome,
+    pub actor_id: Option<Uuid>,
+    pub actor_role: Option<String>,
+    pub target_id: Option<Uuid>,
+    pub target_role: Option<String>,
+    pub reason: Option<String>,
+    pub error_code: Option<String>,
+    pub source_ip: Option<IpAddr>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub duration_ms: Option<i32>,
+    pub rows_affected: BTreeMap<String, u64>,
+    pub policy_digest: Option<String>,
+    pub policy_rule: Option<String>,
+}
+
+impl AuditEntry {
+    /// An entry with only the action and outcome set.
+    pub fn new(action: AuditAction, outcome: Outcome) -> AuditEntry {
+        AuditEntry {
+            action,
+            outcome,
+            actor_id: None,
+            actor_role: None,
+            target_id: None,
+            target_role: None,
+            reason: None,
+            error_code: None,
+            source_ip: None,
+            user_agent: None,
+            request_id: None,
+            duration_ms: None,
+            rows_affected: BTreeMap::new(),
+            policy_digest: None,
+            policy_rule: None,
+        }
+    }
+}
+
+/// Where the row landed in the chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Appended {
+    pub seq: i64,
+    pub row_hash: Vec<u8>,
+}
+
+/// Appends `entry` in the caller's transaction (so it commits, or not, with
+/// what it records). The chain lock is held from here until that commit.
+pub async fn append(db: &mut PgConnection, entry: &AuditEntry) -> Result<Appended, sqlx::Error> {
+    let mut appended = insert(db, std::slice::from_ref(entry)).await?;
+    Ok(appended.remove(0))
+}
+
+/// Appends `entries` in one statement (a batch job's one row per user); the
+/// chain trigger numbers and hashes them in order.
+pub async fn append_many(
+    db: &mut PgConnection,
+    entries: &[AuditEntry],
+) -> Result<u64, sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(0);
+    }
+    Ok(insert(db, entries).await?.len() as u64)
+}
+
+/// The one INSERT behind both: columns as arrays, rows in the given order.
+async fn insert(
+    db: &mut PgConnection,
+    entries: &[AuditEntry],
+) -> Result<Vec<Appended>, sqlx::Error> {
+    let column = |f: &dyn Fn(&AuditEntry) -> Option<String>| -> Vec<Option<String>> {
+        entries.iter().map(f).collect()
+    };
+    let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
+        entries.iter().map(f).collect()
+    };
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
+        "INSERT INTO deletion_audit
+             (action, outcome, actor_id, actor_role, target_id, target_role, reason, error_code,
+              source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule)
+         SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr FROM UNNEST(
+                    $1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
+                    $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
+                    $13::jsonb[], $14::text[], $15::text[])
+                WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, n)
+          ORDER BY n
+         RETURNING seq, row_hash",
+    )
+    .bind(column(&|e| Some(e.action.as_str().to_owned())))
+    .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
+    .bind(ids(&|e| e.actor_id))
+    .bind(column(&|e| e.actor_role.clone()))
+    .bind(ids(&|e| e.target_id))
+    .bind(column(&|e| e.target_role.clone()))
+    .bind(column(&|e| e.reason.clone()))
+    .bind(column(&|e| e.error_code.clone()))
+    .bind(column(&|e| e.source_ip.map(|ip| ip.to_string())))
+    .bind(column(&|e| e.user_agent.clone()))
+    .bind(column(&|e| e.request_id.clone()))
+    .bind(entries.iter().map(|e| e.duration_ms).collect::<Vec<_>>())
+    .bind(entries.iter().map(|e| Json(&e.rows_affected)).collect::<Vec<_>>())
+    .bind(column(&|e| e.policy_digest.clone()))
+    .bind(column(&|e| e.policy_rule.clone()))
+    .fetch_all(db)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, row_hash)| Appended { seq, row_hash })
+        .collect())
+}
+
+/// Where the chain is broken, by the position (seq) at which it shows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum ChainBreak {
+    /// The row's content no longer matches its hash: it was edited (or its
+    /// seq changed, as in a reordering).
+    Altered { seq: i64 },
+    /// The row does not link to the row before it: a row between them was
+    /// removed, or one was inserted around the trigger.
+    Unlinked { seq: i64 },
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChainReport {
+    pub rows_checked: u64,
+    pub breaks: Vec<ChainBreak>,
+    /// Where to resume: the last seq checked and its hash.
+    pub last_seq: Option<i64>,
+    pub last_hash: Option<Vec<u8>>,
+}
+
+/// A stored row's links and its hash recomputed from its content.
+#[derive(sqlx::FromRow)]
+struct ChainRow {
+    seq: i64,
+    prev_hash: Option<Vec<u8>>,
+    row_hash: Vec<u8>,
+    recomputed: Vec<u8>,
+}
+
+/// The stored hash of the row at `seq`, if there is one.
+pub async fn row_hash_at(db: &PgPool, seq: i64) -> Result<Option<Vec<u8>>, sqlx::Error> {
+    sqlx::query_scalar("SELECT row_hash FROM deletion_audit WHERE seq = $1")
+        .bind(seq)
+        .fetch_optional(db)
+        .await
+}
+
+/// The rows after seq $1, at most $2, with their hashes recomputed.
+pub const VERIFY_BATCH: &str =
+    "SELECT seq, prev_hash, row_hash, deletion_audit_row_hash(d) AS recomputed
+       FROM deletion_audit d
+      WHERE seq > $1
+      ORDER BY seq
+      LIMIT $2";
+
+/// Verifies up to `batch` rows after `from` (a previous report, or the start).
+/// Keyset-ordered on the primary key, so a large log is checked in bounded
+/// steps that can resume across invocations.
+pub async fn verify_batch(
+    db: &mut PgConnection,
+    from: &ChainReport,
+    batch: i64,
+) -> Result<ChainReport, sqlx::Error> {
+    let rows: Vec<ChainRow> = sqlx::query_as(VERIFY_BATCH)
+        .bind(from.last_seq.unwrap_or(i64::MIN))
+        .bind(batch)
+        .fetch_all(db)
+        .await?;
+    let mut report = from.clone();
+    for ChainRow {
+        seq,
+        prev_hash,
+        row_hash,
+        recomputed,
+    } in rows
+    {
+        if row_hash != recomputed {
+            report.breaks.push(ChainBreak::Altered { seq });
+        }
+        if prev_hash != report.last_hash {
+            report.breaks.push(ChainBreak::Unlinked { seq });
+        }
+        report.rows_checked += 1;
+        report.last_seq = Some(seq);
+        report.last_hash = Some(row_hash);
+    }
+    Ok(report)
+}
+
+// What the integrity audit counts in the log: the rows of the window ($1,
+// seconds). Older rows were checked by the runs of their day, and the chain
+// shows if they change. The rows are read by time
+// (`deletion_audit_occurred_at_idx`, or `(action, occurred_at)`).
+
+/// Success rows lacking a field every success records.
+pub const INCOMPLETE_ROWS: &str = "SELECT count(*) FROM deletion_audit
+    WHERE occurred_at > now() - make_interval(secs => $1) AND outcome = 'SUCCESS' AND (
+          target_id IS NULL AND action <> 'LIST_DELETED'
+       OR actor_id IS NULL AND action <> 'SCHEDULED_PURGE'
+       OR policy_digest IS NULL OR policy_rule IS NULL)";
+
+pub const SELF_DELETIONS: &str = "SELECT count(*) FROM deletion_audit
+    WHERE action IN ('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')
+      AND occurred_at > now() - make_interval(secs => $1)
+      AND outcome = 'SUCCESS' AND actor_id = target_id";
+
+pub const SUPER_ADMINS_DELETED: &str = "SELECT count(*) FROM deletion_audit
+    WHERE action IN ('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')
+      AND occurred_at > now() - make_interval(secs => $1)
+      AND outcome = 'SUCCESS' AND target_role = 'SUPER_ADMIN'";
+
+/// Actors with more than $2 successful deletions in the window.
+pub const UNUSUAL_VOLUME: &str = "SELECT count(*) FROM (
+    SELECT actor_id FROM deletion_audit
+     WHERE action IN ('SOFT_DELETE', 'PURGE', 'SCHEDULED_PURGE')
+       AND occurred_at > now() - make_interval(secs => $1)
+       AND outcome = 'SUCCESS' AND actor_id IS NOT NULL
+     GROUP BY actor_id HAVING count(*) > $2) heavy";
+
+async fn windowed(db: &PgPool, sql: &str, window_secs: f64) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(sql)
+        .bind(window_secs)
+        .fetch_one(db)
+        .await
+}
+
+pub async fn incomplete_rows(db: &PgPool, window_secs: f64) -> Result<i64, sqlx::Error> {
+    windowed(db, INCOMPLETE_ROWS, window_secs).await
+}
+
+pub async fn self_deletions(db: &PgPool, window_secs: f64) -> Result<i64, sqlx::Error> {
+    windowed(db, SELF_DELETIONS, window_secs).await
+}
+
+pub async fn super_admins_deleted(db: &PgPool, window_secs: f64) -> Result<i64, sqlx::Error> {
+    windowed(db, SUPER_ADMINS_DELETED, window_secs).await
+}
+
+pub async fn unusual_volume(
+    db: &PgPool,
+    window_secs: f64,
+    threshold: i64,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(UNUSUAL_VOLUME)
+        .bind(window_secs)
+        .bind(threshold)
+        .fetch_one(db)
+        .await
+}

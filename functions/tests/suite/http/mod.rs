@@ -1,0 +1,4 @@
+mod app;
+mod handlers;
+mod openapi;
+mod router;

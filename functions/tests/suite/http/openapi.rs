@@ -1,0 +1,142 @@
+//! `openapi.yaml` against the handlers: the document has exactly the route
+//! table's operations, and every answer the handlers give to the events in
+//! `events/` has a documented status and validates against its schema.
+
+use crate::common::{http_app, send};
+use erasure::http::routes::Route;
+use erasure::store::migrations::MIGRATOR;
+use erasure_fixtures::cast;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+fn document() -> Value {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    serde_yaml_ng::from_str(&text).expect("openapi.yaml is YAML")
+}
+
+/// Follows a local `$ref` ("#/components/...") in `doc`.
+fn resolve<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => doc
+            .pointer(reference.trim_start_matches('#'))
+            .unwrap_or_else(|| panic!("{reference} resolves")),
+        None => node,
+    }
+}
+
+#[test]
+fn the_document_has_exactly_the_route_tables_operations() {
+    let doc = document();
+    let mut documented = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            documented.push((
+                method.to_uppercase(),
+                path.clone(),
+                operation["operationId"].as_str().unwrap().to_owned(),
+            ));
+        }
+    }
+    documented.sort();
+    let mut routes: Vec<_> = Route::ALL
+        .iter()
+        .map(|r| {
+            (
+                r.method().to_string(),
+                r.path().to_owned(),
+                r.function().to_owned(),
+            )
+        })
+        .collect();
+    routes.sort();
+    assert_eq!(documented, routes);
+}
+
+fn operation(doc: &Value, route: Route) -> &Value {
+    &doc["paths"][route.path()][route.method().as_str().to_lowercase()]
+}
+
+/// How `body` breaks the schema `reference` names (none when it conforms).
+fn violations(doc: &Value, reference: &Value, body: &Value) -> Vec<String> {
+    let schema = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$ref": reference,
+        "components": doc["components"],
+    });
+    let validator = jsonschema::draft202012::new(&schema).expect("a valid schema");
+    validator
+        .iter_errors(body)
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
+}
+
+#[test]
+fn the_schemas_refuse_what_the_contract_does_not_allow() {
+    let doc = document();
+    let summary = json!("#/components/schemas/Summary");
+    let problem = json!("#/components/schemas/Problem");
+    assert!(!violations(&doc, &summary, &json!({"user": {}})).is_empty());
+    let unknown_code =
+        json!({"type": "t", "title": "t", "status": 409, "code": "NOPE", "detail": "d"});
+    assert!(!violations(&doc, &problem, &unknown_code).is_empty());
+    let known_code =
+        json!({"type": "t", "title": "t", "status": 409, "code": "CONFLICT", "detail": "d"});
+    assert!(violations(&doc, &problem, &known_code).is_empty());
+}
+
+/// Checks one answer against the document; returns its code.
+fn conforms(doc: &Value, route: Route, status: u16, content_type: &str, body: &Value) -> String {
+    let responses = &operation(doc, route)["responses"];
+    let response = responses.get(status.to_string()).unwrap_or_else(|| {
+        panic!(
+            "{} answered {status}, which is not documented",
+            route.function()
+        )
+    });
+    let response = resolve(doc, response);
+    let media = &response["content"][content_type];
+    assert!(
+        media.is_object(),
+        "{} {status} as {content_type} is not documented",
+        route.function()
+    );
+    let errors = violations(doc, &media["schema"]["$ref"], body);
+    assert!(
+        errors.is_empty(),
+        "{} {status}: {errors:?}\n{body}",
+        route.function()
+    );
+    body["code"].as_str().unwrap_or("OK").to_owned()
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn every_answer_to_the_events_is_documented_and_valid(db: PgPool) {
+    cast::load(&db).await.unwrap();
+    let doc = document();
+    let app = http_app(db.clone(), &[("RATE_LIMIT_PER_MINUTE", "1000")]).await;
+    let mut seen = std::collections::BTreeSet::new();
+    for route in Route::ALL {
+        let dir = format!(
+            "{}/../events/{}",
+            env!("CARGO_MANIFEST_DIR"),
+            route.function()
+        );
+        let mut files: Vec<_> = std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for file in files {
+            let event: Value =
+                serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let answer = send(&app, &event).await;
+            let content_type = answer.headers["content-type"].to_str().unwrap();
+            let code = conforms(&doc, route, answer.status, content_type, &answer.body);
+            seen.insert((route.function(), answer.status, code));
+        }
+    }
+    // The events reach every kind of answer of the contract.
+    let statuses: std::collections::BTreeSet<u16> = seen.iter().map(|(_, s, _)| *s).collect();
+    assert_eq!(statuses, [200, 400, 401, 403, 404, 409].into());
+}

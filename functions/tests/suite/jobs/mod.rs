@@ -1,0 +1,3 @@
+mod cleanup;
+mod integrity_audit;
+mod snapshot;

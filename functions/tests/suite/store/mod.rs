@@ -1,0 +1,5 @@
+mod audit_log;
+mod deletion;
+mod pool;
+mod purge;
+mod trash;
