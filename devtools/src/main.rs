@@ -70,6 +70,10 @@ enum Command {
     CodedeployStandIn {
         #[arg(long)]
         port: u16,
+        /// A deployment it answers GetDeployment for, as
+        /// DEPLOYMENT_ID=FUNCTION:TARGET_VERSION (repeatable).
+        #[arg(long = "deployment", value_parser = deployment)]
+        deployments: Vec<(String, String, String)>,
     },
     /// Create an RDS instance (in moto) for the snapshot hook, unless it exists.
     RdsInstance {
@@ -106,6 +110,13 @@ async fn main() -> ExitCode {
 
 type Failure = Box<dyn std::error::Error>;
 
+/// `d-AB12CD34E=soft_delete_user:$LATEST`, as the stand-in's `--deployment` takes it.
+fn deployment(text: &str) -> Result<(String, String, String), String> {
+    let (id, rest) = text.split_once('=').ok_or("expected ID=FUNCTION:VERSION")?;
+    let (function, version) = rest.split_once(':').ok_or("expected ID=FUNCTION:VERSION")?;
+    Ok((id.to_owned(), function.to_owned(), version.to_owned()))
+}
+
 async fn run(cli: Cli) -> Result<(), Failure> {
     let connect = || async {
         let url = cli
@@ -116,9 +127,12 @@ async fn run(cli: Cli) -> Result<(), Failure> {
     };
     match cli.command {
         Command::PutSecret { name, value } => put_secret(&name, &value).await?,
-        Command::CodedeployStandIn { port } => {
+        Command::CodedeployStandIn { port, deployments } => {
             let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
-            erasure_fixtures::codedeploy::serve(listener);
+            let stand_in = erasure_fixtures::codedeploy::serve(listener);
+            for (id, function, version) in &deployments {
+                stand_in.deploy(id, function, "1", version);
+            }
             println!("CodeDeploy stand-in on 127.0.0.1:{port}");
             std::future::pending::<()>().await;
         }

@@ -36,10 +36,7 @@ impl Container {
         let secrets = Secrets::new(&sdk);
         let options = pool::connect_options(&config.database, &secrets).await?;
         let db = pool::lazy_pool(options, &config.pool);
-        let policy = match &config.policy {
-            PolicySource::Embedded => Policy::embedded(),
-            PolicySource::File { path, sha256 } => Policy::from_file(path.as_ref(), sha256),
-        };
+        let policy = load_policy(&config.policy);
         Ok(Container {
             config,
             sdk,
@@ -47,5 +44,13 @@ impl Container {
             db,
             policy,
         })
+    }
+}
+
+/// The policy module `source` names; one that cannot load denies everything.
+pub fn load_policy(source: &PolicySource) -> Policy {
+    match source {
+        PolicySource::Embedded => Policy::embedded(),
+        PolicySource::File { path, sha256 } => Policy::from_file(path.as_ref(), sha256),
     }
 }

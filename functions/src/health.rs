@@ -1,14 +1,30 @@
 //! The health check: can this function reach its database, as its own
 //! least-privilege role, is the schema the one the code was built for, and
-//! can its policy decide?
+//! can its policy decide? Also what every HTTP function answers to the
+//! deploy's smoke test, before its version gets any traffic.
 
 use erasure_policy::Policy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 
 use crate::store::migrations;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// The pre-traffic smoke test: sent by the deploy's hook straight to a new
+/// version (API Gateway cannot send it: it wraps every request in an event
+/// of its own), answered with `Health`, changing nothing. A version that
+/// cannot read its secrets fails at init and answers nothing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmokeTest {
+    #[serde(rename = "erasureSmokeTest")]
+    pub smoke_test: bool,
+}
+
+impl SmokeTest {
+    pub const EVENT: SmokeTest = SmokeTest { smoke_test: true };
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Health {
     pub healthy: bool,

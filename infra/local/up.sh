@@ -130,7 +130,10 @@ SECRET_VALUE=$(cat infra/local/jwt-hs256.secret) "$dev" put-secret --name "$JWT_
 if ! running codedeploy; then
   port_open "$CODEDEPLOY_PORT" && die "port $CODEDEPLOY_PORT is taken by something else (set ERASURE_CODEDEPLOY_PORT)"
   log "starting the CodeDeploy stand-in on 127.0.0.1:$CODEDEPLOY_PORT"
-  setsid "$dev" codedeploy-stand-in --port "$CODEDEPLOY_PORT" </dev/null >"$LOGS/codedeploy.log" 2>&1 &
+  # The deployment of events/snapshot_hook/pre-traffic.json: its hook
+  # smoke-tests soft_delete_user, through cargo lambda watch's Invoke API.
+  setsid "$dev" codedeploy-stand-in --port "$CODEDEPLOY_PORT" \
+    --deployment 'd-AB12CD34E=soft_delete_user:$LATEST' </dev/null >"$LOGS/codedeploy.log" 2>&1 &
   echo $! >"$PIDS/codedeploy"
 fi
 wait_for_port "$CODEDEPLOY_PORT" "the CodeDeploy stand-in" 30 "$LOGS/codedeploy.log"
@@ -152,6 +155,7 @@ CORS_ALLOWED_ORIGINS=http://localhost:3000
 SNAPSHOT_DB_INSTANCE_ID=$RDS_INSTANCE
 SNAPSHOT_PREFIX=erasure-local-predeploy
 AWS_ENDPOINT_URL_CODEDEPLOY=http://127.0.0.1:$CODEDEPLOY_PORT
+AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$LAMBDA_PORT
 AUDIT_ANCHOR_PARAMETER=$AUDIT_ANCHOR_PARAMETER
 EOF
 

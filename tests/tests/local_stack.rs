@@ -288,6 +288,11 @@ async fn the_snapshot_hook_snapshots_and_answers_codedeploy() {
         report["snapshot"], "erasure-local-predeploy-d-ab12cd34e",
         "{report}"
     );
+    // The deployment's new version, read from CodeDeploy, passed its smoke test.
+    assert_eq!(
+        report["smokeTested"], "soft_delete_user:$LATEST",
+        "{report}"
+    );
     // The stack's CodeDeploy stand-in logged the answer.
     let log = json_lines("ERASURE_CODEDEPLOY_LOG");
     let answered = log.iter().any(|call| {
@@ -296,5 +301,17 @@ async fn the_snapshot_hook_snapshots_and_answers_codedeploy() {
     assert!(
         answered,
         "no Succeeded answer in the CodeDeploy stand-in's log:\n{log:#?}"
+    );
+}
+
+#[tokio::test]
+async fn an_http_function_answers_the_smoke_test_with_its_health_and_changes_nothing() {
+    let answer = invoke("purge_user", &json!({"erasureSmokeTest": true})).await;
+    assert_eq!(answer["healthy"], true, "{answer}");
+    assert_eq!(answer["databaseRole"], "erasure_fn", "{answer}");
+    assert_eq!(
+        answer["policySha256"],
+        erasure_policy::EMBEDDED_SHA256,
+        "{answer}"
     );
 }

@@ -15,7 +15,7 @@ use erasure::http::telemetry;
 use erasure::jobs::cleanup::{self, CleanupEvent, CleanupReport};
 use erasure::jobs::integrity_audit::checks::Check;
 use erasure::jobs::integrity_audit::invocation::{self, IntegrityAuditEvent};
-use erasure::jobs::snapshot::{self, HookEvent};
+use erasure::jobs::pre_traffic::{self, HookEvent};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -155,12 +155,14 @@ fn emitted() -> BTreeSet<String> {
     let mut names: BTreeSet<String> = [
         telemetry::REQUESTS,
         telemetry::SERVER_ERRORS,
+        telemetry::TIMEOUTS,
         telemetry::LATENCY,
         telemetry::RESPONSES,
         telemetry::POLICY_DENIALS,
         telemetry::COLD_START,
         invocation::DURATION,
-        snapshot::SNAPSHOT_FAILED,
+        pre_traffic::SNAPSHOT_FAILED,
+        pre_traffic::SMOKE_TEST_FAILED,
     ]
     .map(str::to_owned)
     .into();
@@ -176,7 +178,11 @@ fn emitted() -> BTreeSet<String> {
 /// The `Function` dimension values the code publishes under.
 fn functions() -> BTreeSet<&'static str> {
     let mut f: BTreeSet<&str> = Route::ALL.iter().map(|r| r.function()).collect();
-    f.extend([cleanup::FUNCTION, invocation::FUNCTION, snapshot::FUNCTION]);
+    f.extend([
+        cleanup::FUNCTION,
+        invocation::FUNCTION,
+        pre_traffic::FUNCTION,
+    ]);
     f
 }
 
@@ -215,7 +221,6 @@ fn every_alarm_watches_what_the_code_emits_and_names_its_runbook() {
         assert!(!metrics.is_empty(), "{id} watches nothing");
         for (namespace, name, dims) in metrics {
             let dims = dims.as_array().unwrap();
-            assert_eq!(dims.len(), 1, "{id}: {name} has one dimension");
             match namespace.as_str() {
                 NAMESPACE => {
                     assert!(emitted.contains(&name), "{id}: the code never emits {name}");
@@ -225,14 +230,29 @@ fn every_alarm_watches_what_the_code_emits_and_names_its_runbook() {
                         functions.contains(function),
                         "{id}: no function {function} emits {name}"
                     );
+                    // By function alone, or by function and the version
+                    // that answered (the code's `Version` dimension).
+                    match dims.len() {
+                        1 => {}
+                        2 => assert_eq!(dims[1]["Name"], telemetry::VERSION, "{id}"),
+                        n => panic!("{id}: {name} has {n} dimensions"),
+                    }
                 }
-                // Lambda's own metrics, of one of this template's functions.
+                // Lambda's own metrics, of one of this template's functions:
+                // by function, or by alias and the version that ran.
                 "AWS/Lambda" => {
                     assert_eq!(dims[0]["Name"], "FunctionName", "{id}");
                     let target = dims[0]["Value"]["Ref"].as_str().unwrap();
                     assert_eq!(
                         t["Resources"][target]["Type"], "AWS::Serverless::Function",
                         "{id}"
+                    );
+                    let names: Vec<&str> =
+                        dims.iter().map(|d| d["Name"].as_str().unwrap()).collect();
+                    assert!(
+                        names == ["FunctionName"]
+                            || names == ["FunctionName", "Resource", "ExecutedVersion"],
+                        "{id}: {name} by {names:?}"
                     );
                 }
                 other => panic!("{id}: namespace {other}"),
@@ -286,6 +306,134 @@ fn every_alarm_watches_what_the_code_emits_and_names_its_runbook() {
             );
         }
     }
+}
+
+/// The version a deploy publishes, as an alarm names it.
+fn deploying_version(function: &str) -> Value {
+    serde_json::json!({"Fn::GetAtt": [format!("{function}.Version"), "Version"]})
+}
+
+#[test]
+fn every_rollback_alarm_watches_only_the_deploying_version_and_lambdas_own_errors() {
+    let t = template();
+    let mut deployed = 0;
+    for (function, f) in resources(&t, "AWS::Serverless::Function") {
+        let Some(alarms) = f["Properties"]["DeploymentPreference"]["Alarms"].as_array() else {
+            continue;
+        };
+        deployed += 1;
+        let version = deploying_version(function);
+        let mut kinds = BTreeSet::new();
+        for alarm in alarms {
+            let id = alarm["Ref"].as_str().unwrap();
+            let watched = watched(&t["Resources"][id]);
+            for (namespace, name, dims) in &watched {
+                let scope: Vec<&Value> = dims
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|d| d["Name"] == telemetry::VERSION || d["Name"] == "ExecutedVersion")
+                    .map(|d| &d["Value"])
+                    .collect();
+                assert_eq!(
+                    scope,
+                    [&version],
+                    "{id}: {namespace} {name} is not the deploying version's"
+                );
+                assert_ne!(name, telemetry::TIMEOUTS, "{id}: a 408 must not roll back");
+            }
+            let reads =
+                |ns: &str, metric: &str| watched.iter().any(|(n, m, _)| n == ns && m == metric);
+            if reads(NAMESPACE, telemetry::SERVER_ERRORS) {
+                // A version that crashes or times out writes no metric of its own.
+                assert!(
+                    reads("AWS/Lambda", "Errors") && reads("AWS/Lambda", "Invocations"),
+                    "{id}"
+                );
+                kinds.insert("errors");
+            }
+            if reads(NAMESPACE, telemetry::LATENCY) {
+                assert!(reads("AWS/Lambda", "Duration"), "{id}");
+                kinds.insert("latency");
+            }
+        }
+        assert_eq!(kinds, BTreeSet::from(["errors", "latency"]), "{function}");
+    }
+    assert_eq!(
+        deployed,
+        Route::ALL.len(),
+        "every HTTP function deploys behind a canary"
+    );
+}
+
+/// The actions and resources a function's inline policies allow.
+fn allowed(function: &Value) -> Vec<(String, Value)> {
+    let mut out = Vec::new();
+    for policy in function["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        for statement in policy["Statement"].as_array().into_iter().flatten() {
+            let actions = match &statement["Action"] {
+                Value::String(a) => vec![a.clone()],
+                list => list
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|a| a.as_str().unwrap().to_owned())
+                    .collect(),
+            };
+            for action in actions {
+                out.push((action, statement["Resource"].clone()));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn the_hook_may_make_exactly_the_calls_it_makes() {
+    let t = template();
+    let hook = &t["Resources"]["SnapshotHookFunction"];
+    let actions: BTreeSet<String> = allowed(hook).into_iter().map(|(a, _)| a).collect();
+    // aws::rds (create, describe, delete; tags copied from the instance),
+    // aws::codedeploy (the deployment, its revision, the answer), aws::lambda
+    // (the smoke test), aws::metrics.
+    let made = [
+        "rds:CreateDBSnapshot",
+        "rds:CreateDBClusterSnapshot",
+        "rds:AddTagsToResource",
+        "rds:DescribeDBSnapshots",
+        "rds:DescribeDBClusterSnapshots",
+        "rds:DeleteDBSnapshot",
+        "rds:DeleteDBClusterSnapshot",
+        "codedeploy:GetDeployment",
+        "codedeploy:GetApplicationRevision",
+        "codedeploy:PutLifecycleEventHookExecutionStatus",
+        "lambda:InvokeFunction",
+        "cloudwatch:PutMetricData",
+    ];
+    assert_eq!(actions, made.map(str::to_owned).into());
+    // It invokes the versions of the functions it is the hook of, and no other.
+    let invokable: Vec<String> = allowed(hook)
+        .into_iter()
+        .filter(|(a, _)| a == "lambda:InvokeFunction")
+        .flat_map(|(_, r)| r.as_array().unwrap().clone())
+        .map(|r| r["Fn::Sub"].as_str().unwrap().to_owned())
+        .collect();
+    let mut hooked: Vec<String> = resources(&t, "AWS::Serverless::Function")
+        .into_iter()
+        .filter(|(_, f)| f["Properties"]["DeploymentPreference"]["Hooks"]["PreTraffic"]["Ref"] == "SnapshotHookFunction")
+        .map(|(_, f)| {
+            let name = f["Properties"]["FunctionName"]["Fn::Sub"].as_str().unwrap();
+            format!("arn:${{AWS::Partition}}:lambda:${{AWS::Region}}:${{AWS::AccountId}}:function:{name}:*")
+        })
+        .collect();
+    hooked.sort();
+    let mut invokable = invokable;
+    invokable.sort();
+    assert_eq!(invokable, hooked);
 }
 
 /// The test sources, to find which events they use.

@@ -4,6 +4,7 @@
 
 pub mod anchor;
 pub mod codedeploy;
+pub mod lambda;
 pub mod metrics;
 pub mod rds;
 pub mod sdk;

@@ -34,7 +34,27 @@ pub struct Rds {
 #[error("RDS {call}: {detail}")]
 pub struct RdsError {
     pub call: &'static str,
+    /// RDS's error code (`InvalidDBInstanceState`, …), when it answered.
+    pub code: Option<String>,
     pub detail: String,
+}
+
+impl RdsError {
+    fn is(&self, fragment: &str) -> bool {
+        self.code.as_deref().is_some_and(|c| c.contains(fragment))
+    }
+
+    /// The snapshot is gone or on its way (`…NotFound`, or
+    /// `InvalidDBSnapshotState` while it is being deleted).
+    pub fn already_gone(&self) -> bool {
+        self.is("NotFound") || self.is("SnapshotState")
+    }
+
+    /// The database is not `available` (a snapshot is being made, an
+    /// automated backup or a modification is in progress): worth waiting for.
+    pub fn database_busy(&self) -> bool {
+        self.is("InvalidDBInstanceState") || self.is("InvalidDBClusterState")
+    }
 }
 
 fn failed<E: std::error::Error + ProvideErrorMetadata + 'static>(
@@ -42,6 +62,7 @@ fn failed<E: std::error::Error + ProvideErrorMetadata + 'static>(
 ) -> impl FnOnce(aws_sdk_rds::error::SdkError<E>) -> RdsError {
     move |e| RdsError {
         call,
+        code: e.code().map(str::to_owned),
         detail: DisplayErrorContext(e).to_string(),
     }
 }
@@ -88,12 +109,22 @@ impl Rds {
         }
     }
 
+    /// A client for a given endpoint (a stand-in in tests).
+    pub fn with_endpoint(sdk: &SdkConfig, endpoint: &str) -> Rds {
+        let config = aws_sdk_rds::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Rds {
+            client: Client::from_conf(config),
+        }
+    }
+
     /// The snapshot called `id`, if there is one.
     pub async fn find(&self, db: &Database, id: &str) -> Result<Option<Snapshot>, RdsError> {
         let all = self.snapshots(db, Some(id)).await;
         match all {
             Ok(mut found) => Ok(found.pop()),
-            Err(e) if e.detail.contains("NotFound") => Ok(None),
+            Err(e) if e.is("NotFound") => Ok(None),
             Err(e) => Err(e),
         }
     }
@@ -130,13 +161,12 @@ impl Rds {
             Ok(None) => {
                 let found = self.find(db, id).await?.ok_or_else(|| RdsError {
                     call,
+                    code: None,
                     detail: format!("{id} was not found after it was created"),
                 })?;
                 Ok((found, true))
             }
-            Err(e) if e.detail.contains("AlreadyExists") => {
-                Ok((self.find(db, id).await?.ok_or(e)?, false))
-            }
+            Err(e) if e.is("AlreadyExists") => Ok((self.find(db, id).await?.ok_or(e)?, false)),
             Err(e) => Err(e),
         }
     }

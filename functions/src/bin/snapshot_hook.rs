@@ -1,14 +1,16 @@
-//! Lambda: the pre-deploy snapshot, CodeDeploy's PreTraffic hook. Snapshots
-//! the database, waits until it is available, prunes old ones, and answers
-//! CodeDeploy: Succeeded lets traffic shift, Failed stops the deployment.
+//! Lambda: CodeDeploy's PreTraffic hook of every HTTP function. Takes the
+//! deploy's database snapshot (one per deploy), smoke-tests the new version,
+//! and answers CodeDeploy: Succeeded lets traffic shift, Failed stops the
+//! deployment.
 
 use erasure::aws::codedeploy::CodeDeploy;
+use erasure::aws::lambda::Lambda;
 use erasure::aws::metrics::Metrics;
 use erasure::aws::rds::Rds;
 use erasure::aws::sdk;
 use erasure::config::snapshot::SnapshotConfig;
 use erasure::jobs::deadline;
-use erasure::jobs::snapshot::{self, HookEvent};
+use erasure::jobs::pre_traffic::{self, HookClients, HookEvent};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -16,19 +18,16 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let settings = SnapshotConfig::from_env()?;
     let sdk = sdk::load().await;
-    let (rds, codedeploy, metrics) = (Rds::new(&sdk), CodeDeploy::new(&sdk), Metrics::new(&sdk));
-    let (rds, codedeploy, metrics, settings) = (&rds, &codedeploy, &metrics, &settings);
+    let clients = HookClients {
+        rds: Rds::new(&sdk),
+        codedeploy: CodeDeploy::new(&sdk),
+        lambda: Lambda::new(&sdk),
+        metrics: Metrics::new(&sdk),
+    };
+    let (clients, settings) = (&clients, &settings);
     lambda_runtime::run(service_fn(|event: LambdaEvent<HookEvent>| async move {
         let keep_going = deadline::keep_going(event.context.deadline);
-        let report = snapshot::handle(
-            rds,
-            codedeploy,
-            metrics,
-            settings,
-            &event.payload,
-            &keep_going,
-        )
-        .await?;
+        let report = pre_traffic::handle(clients, settings, &event.payload, &keep_going).await?;
         Ok::<_, Error>(report)
     }))
     .await

@@ -1,5 +1,5 @@
 //! The snapshot hook's settings: which database, how its pre-deploy
-//! snapshots are named, how many are kept.
+//! snapshots are named, how long one is the current deploy's, how many are kept.
 
 use std::time::Duration;
 
@@ -11,8 +11,13 @@ pub struct SnapshotConfig {
     pub database: Database,
     /// Names start with it; pruning only touches snapshots that do.
     pub prefix: String,
-    /// Pre-deploy snapshots kept, the newest first.
+    /// Pre-deploy snapshots kept, the newest first: one per deploy.
     pub keep: usize,
+    /// A pre-deploy snapshot this recent is the current deploy's, taken by
+    /// the hook of another of its functions (SNAPSHOT_SHARE_MINUTES, 10):
+    /// keep it under the canary's interval, the shortest time between two
+    /// deploys of the stack.
+    pub share_window: Duration,
     /// Pause between status checks while the snapshot is being made.
     pub poll: Duration,
 }
@@ -59,6 +64,7 @@ impl SnapshotConfig {
             database,
             prefix,
             keep: env.positive("SNAPSHOT_KEEP", 10)? as usize,
+            share_window: Duration::from_secs(env.positive("SNAPSHOT_SHARE_MINUTES", 10)? * 60),
             poll: Duration::from_secs(5),
         })
     }

@@ -1,12 +1,14 @@
 //! The HTTP functions: the route table (`routes`) and the router that wires
 //! it (`router`), thin handlers, request parsing, problem+json, and the steps
 //! every request takes around the store (`app`: token, rate limit,
-//! Idempotency-Key), with metrics. The store does the work; this module
+//! Idempotency-Key), with metrics; what an invocation is (`invocation`: a
+//! request, or the deploy's smoke test). The store does the work; this module
 //! turns API Gateway requests into its calls and its answers back.
 
 pub mod app;
 pub mod handlers;
 pub mod idempotency;
+pub mod invocation;
 pub mod problem;
 pub mod request;
 pub mod router;
@@ -15,20 +17,27 @@ pub mod telemetry;
 
 use std::sync::Arc;
 
+use lambda_runtime::{LambdaEvent, service_fn};
+
 use crate::config::http::HttpConfig;
 use crate::container::Container;
 use app::App;
+use invocation::Invocation;
 use router::router;
 use routes::Route;
 
 /// The whole life of one HTTP function's container: configuration, clients,
-/// the pool, the policy and the token keys once, then one request per
-/// invocation, metrics flushed after each.
+/// the pool, the policy and the token keys once, then one invocation at a
+/// time (a request, or the deploy's smoke test), metrics flushed after each.
 pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = telemetry::install(route.function())?;
     let container = Container::init().await?;
-    let app = App::init(container, HttpConfig::from_env()?).await?;
-    metrics_cloudwatch_embedded::lambda::service::run_http(metrics, router(Arc::new(app), &[route]))
-        .await
+    let app = Arc::new(App::init(container, HttpConfig::from_env()?).await?);
+    let routes = router(app.clone(), &[route]);
+    let handler = service_fn(move |event: LambdaEvent<Invocation>| {
+        let (app, routes) = (app.clone(), routes.clone());
+        async move { invocation::answer(&app, routes, event).await }
+    });
+    metrics_cloudwatch_embedded::lambda::service::run(metrics, handler).await
 }

@@ -1,8 +1,12 @@
 //! The scheduled and on-demand jobs, and what they share: the event that
-//! invokes them (`event`) and the Lambda deadline (`deadline`).
+//! invokes them (`event`) and the Lambda deadline (`deadline`). The deploy's
+//! PreTraffic hook (`pre_traffic`) is one too: the snapshot (`snapshot`),
+//! then the new version's smoke test (`smoke_test`).
 
 pub mod cleanup;
 pub mod deadline;
 pub mod event;
 pub mod integrity_audit;
+pub mod pre_traffic;
+pub mod smoke_test;
 pub mod snapshot;

@@ -1,35 +1,24 @@
-//! The pre-deploy snapshot (a CodeDeploy `PreTraffic` hook): before traffic
-//! shifts to a new version, take a manual snapshot of the database, wait
-//! until it is `available`, prune old ones, and tell CodeDeploy. Any failure
-//! answers `Failed`, which stops the deployment.
+//! The pre-deploy snapshot: exactly one per deploy of the stack, however
+//! many hooks ask for it.
 //!
-//! Every HTTP function has its own deployment group, so one deploy runs this
-//! hook several times, often at once: the snapshot's name comes from the
-//! deployment, and whichever invocation is first takes it while the others
-//! find it and wait for the same snapshot.
+//! Every HTTP function has its own deployment group, so one `sam deploy`
+//! starts one CodeDeploy deployment per changed function, each with its own
+//! id, and their PreTraffic hooks run at about the same time. RDS takes one
+//! snapshot of a database at a time (a second `CreateDBSnapshot` while the
+//! instance is `backing-up` is refused), and one is all a deploy needs. So a
+//! hook first looks for this deploy's snapshot: a pre-deploy snapshot still
+//! being made, or made within the share window (shorter than the canary's
+//! interval, so a later deploy never finds the previous one's). Finding
+//! none, it takes one; a database that is busy (another hook's snapshot just
+//! started, an automated backup, a modification) is waited for, then looked
+//! at again. Whatever it took or found, it waits until that snapshot is
+//! `available` within its deadline, then prunes beyond `keep`: one snapshot
+//! per deploy, so retention counts deploys.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
-
-use crate::aws::codedeploy::{CodeDeploy, HookStatus};
-use crate::aws::metrics::{Metric, Metrics};
 use crate::aws::rds::{Rds, RdsError, Snapshot, snapshot_name};
 use crate::config::snapshot::SnapshotConfig;
-
-/// The function's name, as the `Function` dimension of its metric.
-pub const FUNCTION: &str = "snapshot_hook";
-/// 1 when an invocation answered `Failed`, 0 when `Succeeded`.
-pub const SNAPSHOT_FAILED: &str = "SnapshotFailed";
-
-/// What CodeDeploy sends a lifecycle hook.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct HookEvent {
-    #[serde(rename = "DeploymentId")]
-    pub deployment_id: String,
-    #[serde(rename = "LifecycleEventHookExecutionId")]
-    pub hook_execution_id: String,
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SnapshotError {
@@ -39,39 +28,86 @@ pub enum SnapshotError {
     Unusable { id: String, status: String },
     #[error("snapshot {id} was still {status} when the time ran out")]
     OutOfTime { id: String, status: String },
+    #[error("the database stayed busy until the time ran out: {0}")]
+    Busy(RdsError),
 }
 
-/// What the hook did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HookReport {
-    pub status: HookStatus,
+/// The deploy's snapshot, available.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Taken {
     pub snapshot: String,
-    /// False when another invocation of the same deployment made it.
+    /// False when another hook of the deploy took it.
     pub created: bool,
+    /// Old pre-deploy snapshots this call deleted.
     pub pruned: Vec<String>,
-    pub error: Option<String>,
 }
 
-/// The snapshot called `name`, made (or found) and available, and the old
-/// ones beyond `keep` deleted. Returns whether this call created it and
-/// what it pruned.
-async fn take(
+/// Statuses of a snapshot on its way to `available`.
+const IN_PROGRESS: [&str; 3] = ["creating", "backing-up", "copying"];
+
+/// The snapshot of the deploy that `deployment_id` belongs to, made (or
+/// found) and available, and the old ones beyond `keep` deleted.
+pub async fn take_for_deploy(
     rds: &Rds,
     settings: &SnapshotConfig,
-    name: &str,
+    deployment_id: &str,
     keep_going: &(dyn Fn() -> bool + Sync),
-) -> Result<(bool, Vec<String>), SnapshotError> {
+) -> Result<Taken, SnapshotError> {
     let db = &settings.database;
-    let (snapshot, created) = match rds.find(db, name).await? {
-        Some(found) => (found, false),
-        None => rds.create(db, name).await?,
+    let (snapshot, created) = loop {
+        if let Some(current) = this_deploys(rds, settings).await? {
+            break (current, false);
+        }
+        match rds
+            .create(db, &snapshot_name(&settings.prefix, deployment_id))
+            .await
+        {
+            Ok(made) => break made,
+            Err(e) if e.database_busy() => {
+                tracing::info!(error = %e, "the database is busy; waiting to look again");
+                if !keep_going() {
+                    return Err(SnapshotError::Busy(e));
+                }
+                tokio::time::sleep(settings.poll).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
     };
-    tracing::info!(snapshot = %name, created, status = %snapshot.status, "pre-deploy snapshot");
-    let look = || async { rds.find(db, name).await };
+    tracing::info!(snapshot = %snapshot.id, created, status = %snapshot.status, "pre-deploy snapshot");
+    let id = snapshot.id.clone();
+    let look = || async { rds.find(db, &id).await };
     wait_until_available(snapshot, look, settings.poll, keep_going).await?;
-    let pruned = prune(rds, settings, name).await?;
-    Ok((created, pruned))
+    let pruned = prune(rds, settings, &id).await?;
+    Ok(Taken {
+        snapshot: id,
+        created,
+        pruned,
+    })
+}
+
+/// The newest pre-deploy snapshot that is this deploy's: still being made,
+/// or made within the share window.
+async fn this_deploys(rds: &Rds, settings: &SnapshotConfig) -> Result<Option<Snapshot>, RdsError> {
+    let since = SystemTime::now() - settings.share_window;
+    Ok(ours(rds, settings)
+        .await?
+        .into_iter()
+        .filter(|s| {
+            IN_PROGRESS.contains(&s.status.as_str())
+                || (s.status == "available" && s.created.is_some_and(|t| t >= since))
+        })
+        .max_by_key(|s| (s.created, s.id.clone())))
+}
+
+/// The pre-deploy snapshots of the database (by their prefix).
+async fn ours(rds: &Rds, settings: &SnapshotConfig) -> Result<Vec<Snapshot>, RdsError> {
+    let prefix = format!("{}-", settings.prefix.to_ascii_lowercase());
+    Ok(rds
+        .snapshots(&settings.database, None)
+        .await?
+        .into_iter()
+        .filter(|s| s.id.starts_with(&prefix))
+        .collect())
 }
 
 /// Polls the snapshot (`look`) every `poll` until it is available, while
@@ -89,7 +125,7 @@ where
     loop {
         match snapshot.status.as_str() {
             "available" => return Ok(()),
-            "creating" | "backing-up" | "copying" => {}
+            status if IN_PROGRESS.contains(&status) => {}
             other => {
                 return Err(SnapshotError::Unusable {
                     id: snapshot.id,
@@ -118,72 +154,25 @@ async fn prune(
     settings: &SnapshotConfig,
     current: &str,
 ) -> Result<Vec<String>, RdsError> {
-    let prefix = format!("{}-", settings.prefix.to_ascii_lowercase());
-    let mut ours: Vec<Snapshot> = rds
-        .snapshots(&settings.database, None)
+    let mut available: Vec<Snapshot> = ours(rds, settings)
         .await?
         .into_iter()
-        .filter(|s| s.id.starts_with(&prefix) && s.status == "available")
+        .filter(|s| s.status == "available")
         .collect();
     // Newest first (by name when made in the same instant); the one just
     // taken is always kept.
     let rank = |s: &Snapshot| (s.id == current, s.created, s.id.clone());
-    ours.sort_by_key(|s| std::cmp::Reverse(rank(s)));
+    available.sort_by_key(|s| std::cmp::Reverse(rank(s)));
     let mut pruned = Vec::new();
-    for old in ours.iter().skip(settings.keep.max(1)) {
-        rds.delete(&settings.database, &old.id).await?;
-        pruned.push(old.id.clone());
+    for old in available.iter().skip(settings.keep.max(1)) {
+        match rds.delete(&settings.database, &old.id).await {
+            Ok(()) => pruned.push(old.id.clone()),
+            // Another hook of the deploy pruned it first.
+            Err(e) if e.already_gone() => {}
+            Err(e) => return Err(e),
+        }
     }
     Ok(pruned)
-}
-
-/// One invocation: take the snapshot, answer CodeDeploy, publish whether it
-/// failed. An error is returned only when CodeDeploy could not be told (the
-/// hook then times out, which fails the deployment too).
-pub async fn handle(
-    rds: &Rds,
-    codedeploy: &CodeDeploy,
-    metrics: &Metrics,
-    settings: &SnapshotConfig,
-    event: &HookEvent,
-    keep_going: &(dyn Fn() -> bool + Sync),
-) -> Result<HookReport, String> {
-    let snapshot = snapshot_name(&settings.prefix, &event.deployment_id);
-    let taken = take(rds, settings, &snapshot, keep_going).await;
-    let report = match taken {
-        Ok((created, pruned)) => HookReport {
-            status: HookStatus::Succeeded,
-            snapshot,
-            created,
-            pruned,
-            error: None,
-        },
-        Err(e) => {
-            tracing::error!(error = %e, deployment = %event.deployment_id, "pre-deploy snapshot failed; failing the deployment");
-            HookReport {
-                status: HookStatus::Failed,
-                snapshot,
-                created: false,
-                pruned: vec![],
-                error: Some(e.to_string()),
-            }
-        }
-    };
-    let failed = u8::from(report.status == HookStatus::Failed);
-    if let Err(e) = metrics
-        .publish(FUNCTION, &[Metric::count(SNAPSHOT_FAILED, failed)])
-        .await
-    {
-        tracing::error!(error = %e, "could not publish the snapshot metric");
-    }
-    codedeploy
-        .report(
-            &event.deployment_id,
-            &event.hook_execution_id,
-            report.status,
-        )
-        .await?;
-    Ok(report)
 }
 
 #[cfg(test)]

@@ -76,20 +76,34 @@ pub async fn http_app(
     db: PgPool,
     vars: &[(&str, &str)],
 ) -> std::sync::Arc<erasure::http::app::App> {
+    try_http_app(db, vars).await.unwrap()
+}
+
+/// An HTTP function's container and app over `db`, as its cold start builds
+/// them, with its JWT secret in moto. `vars` set or override its
+/// configuration (TRANSACTION_TIMEOUT_MS, JWT_HS256_SECRET_ARN, POLICY_MODULE_PATH, …).
+pub async fn try_http_app(
+    db: PgPool,
+    vars: &[(&str, &str)],
+) -> Result<std::sync::Arc<erasure::http::app::App>, erasure::http::app::AppInitError> {
     use erasure::{config::http::HttpConfig, http::app::App};
     let sdk = moto().await;
     let secret = unique("jwt-hs256");
     put_secret(&sdk, &secret, LOCAL_JWT_SECRET).await;
-    let config = erasure::config::Config::from_lookup(|k| {
-        (k == "DATABASE_URL").then(|| "postgres://unused".into())
+    let config = erasure::config::Config::from_lookup(|k| match k {
+        "DATABASE_URL" => Some("postgres://unused".into()),
+        _ => vars
+            .iter()
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string()),
     })
     .unwrap();
     let container = erasure::container::Container {
+        policy: erasure::container::load_policy(&config.policy),
         config,
         secrets: erasure::aws::secrets::Secrets::new(&sdk),
         sdk,
         db,
-        policy: Policy::embedded(),
     };
     let mut settings: std::collections::HashMap<&str, String> = [
         ("JWT_ISSUER", "http://127.0.0.1:54321/auth/v1"),
@@ -102,7 +116,7 @@ pub async fn http_app(
     settings.insert("JWT_HS256_SECRET_ARN", secret);
     settings.extend(vars.iter().map(|(k, v)| (*k, v.to_string())));
     let http = HttpConfig::from_lookup(|k| settings.get(k).cloned()).unwrap();
-    std::sync::Arc::new(App::init(container, http).await.unwrap())
+    Ok(std::sync::Arc::new(App::init(container, http).await?))
 }
 
 /// An event of `events/<function>/<name>.json`, as JSON to adjust.

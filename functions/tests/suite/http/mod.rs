@@ -1,4 +1,5 @@
 mod app;
 mod handlers;
+mod invocation;
 mod openapi;
 mod router;

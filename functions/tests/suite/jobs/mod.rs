@@ -1,3 +1,4 @@
 mod cleanup;
 mod integrity_audit;
+mod pre_traffic;
 mod snapshot;

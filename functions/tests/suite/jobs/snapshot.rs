@@ -1,35 +1,29 @@
-//! The pre-deploy snapshot hook against moto's RDS, answering a CodeDeploy
-//! stand-in on loopback (moto has no lifecycle call): the recorded request
-//! must carry the deployment, the hook execution and the status.
+//! The deploy's snapshot: against a stand-in for RDS that behaves as RDS
+//! does where moto does not (one snapshot of a database at a time, the
+//! instance `backing-up` meanwhile, snapshots `creating` for a while), and
+//! against moto's RDS for the SDK's calls and pruning.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use erasure::aws::codedeploy::{CodeDeploy, HookStatus};
-use erasure::aws::metrics::Metrics;
-use erasure::aws::rds::snapshot_name;
-use erasure::aws::rds::{Database, Rds};
+use erasure::aws::rds::{Database, Rds, snapshot_name};
 use erasure::config::snapshot::SnapshotConfig;
-use erasure::jobs::snapshot::{self, HookEvent};
-use erasure_fixtures::codedeploy as stand_in;
-use serde_json::json;
+use erasure::jobs::snapshot::{self, SnapshotError, Taken};
+use erasure_fixtures::rds::RdsStandIn;
 
-const PRE_TRAFFIC: &str = include_str!(concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../events/snapshot_hook/pre-traffic.json"
-));
-
-/// What the stand-in received: the X-Amz-Target header and the JSON body.
-type Received = stand_in::Calls;
-
-/// A loopback stand-in for CodeDeploy's PutLifecycleEventHookExecutionStatus.
-async fn codedeploy_stand_in() -> (String, Received) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    (url, stand_in::serve(listener))
+/// Settings with a prefix of this test only (snapshot names are per account).
+pub fn settings(database: Database, keep: usize) -> SnapshotConfig {
+    SnapshotConfig {
+        database,
+        prefix: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
+        keep,
+        share_window: Duration::from_secs(600),
+        poll: Duration::from_millis(10),
+    }
 }
 
 /// A DB instance in moto, of this test only.
-async fn instance(sdk: &aws_config::SdkConfig) -> String {
+pub async fn moto_instance(sdk: &aws_config::SdkConfig) -> String {
     let id = format!("db{}", uuid::Uuid::new_v4().simple());
     aws_sdk_rds::Client::new(sdk)
         .create_db_instance()
@@ -45,135 +39,133 @@ async fn instance(sdk: &aws_config::SdkConfig) -> String {
     id
 }
 
-/// Settings with a prefix of this test only (snapshot names are per account).
-fn settings(database: Database, keep: usize) -> SnapshotConfig {
-    SnapshotConfig {
-        database,
-        prefix: format!("t{}", &uuid::Uuid::new_v4().simple().to_string()[..12]),
-        keep,
-        poll: Duration::from_millis(10),
-    }
+async fn stand_in() -> (RdsStandIn, Rds) {
+    let rds = RdsStandIn::start(Duration::from_millis(300)).await;
+    let client = Rds::with_endpoint(&crate::common::moto().await, &rds.url);
+    (rds, client)
 }
 
-fn hook(deployment: &str) -> HookEvent {
-    HookEvent {
-        deployment_id: deployment.to_owned(),
-        hook_execution_id: format!("exec-{deployment}"),
-    }
-}
-
-struct Clients {
-    rds: Rds,
-    codedeploy: CodeDeploy,
-    metrics: Metrics,
-    sdk: aws_config::SdkConfig,
-}
-
-async fn clients(codedeploy_url: &str) -> Clients {
-    let sdk = crate::common::moto().await;
-    Clients {
-        rds: Rds::new(&sdk),
-        codedeploy: CodeDeploy::with_endpoint(&sdk, codedeploy_url),
-        metrics: Metrics::new(&sdk),
-        sdk,
-    }
-}
-
-#[tokio::test]
-async fn the_hook_event_snapshots_and_reports_succeeded() {
-    let (url, received) = codedeploy_stand_in().await;
-    let c = clients(&url).await;
-    let s = settings(Database::Instance(instance(&c.sdk).await), 5);
-    let event: HookEvent = serde_json::from_str(PRE_TRAFFIC).unwrap();
-    let report = snapshot::handle(&c.rds, &c.codedeploy, &c.metrics, &s, &event, &|| true)
-        .await
-        .unwrap();
-    assert_eq!(report.status, HookStatus::Succeeded, "{report:?}");
-    assert!(report.created);
-    assert_eq!(report.snapshot, format!("{}-d-ab12cd34e", s.prefix));
-    let found = c
-        .rds
-        .find(&s.database, &report.snapshot)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.status, "available");
-
-    let received = received.lock().unwrap().clone();
-    assert_eq!(received.len(), 1);
-    let (target, body) = &received[0];
-    assert_eq!(
-        target,
-        "CodeDeploy_20141006.PutLifecycleEventHookExecutionStatus"
-    );
-    assert_eq!(
-        body,
-        &json!({
-            "deploymentId": "d-AB12CD34E",
-            "lifecycleEventHookExecutionId": event.hook_execution_id,
-            "status": "Succeeded",
-        })
-    );
-}
-
-#[tokio::test]
-async fn every_function_of_one_deployment_shares_one_snapshot() {
-    let (url, received) = codedeploy_stand_in().await;
-    let c = clients(&url).await;
-    let s = settings(Database::Instance(instance(&c.sdk).await), 5);
-    // Four deployment groups, one deployment, hooks at once.
-    let run = |i: usize| {
-        let event = HookEvent {
-            hook_execution_id: format!("exec-{i}"),
-            ..hook("d-SAME0001")
-        };
-        let (c, s) = (&c, &s);
-        async move {
-            snapshot::handle(&c.rds, &c.codedeploy, &c.metrics, s, &event, &|| true)
-                .await
-                .unwrap()
-        }
+/// Four hooks of one deploy (four functions, four deployment ids) at once.
+async fn four_at_once(rds: &Rds, s: &SnapshotConfig) -> Vec<Result<Taken, SnapshotError>> {
+    let take = |i: usize| async move {
+        snapshot::take_for_deploy(rds, s, &format!("d-FUNCTION{i}"), &|| true).await
     };
-    let (a, b, d, e) = tokio::join!(run(0), run(1), run(2), run(3));
-    let reports = [a, b, d, e];
-    assert!(
-        reports.iter().all(|r| r.status == HookStatus::Succeeded),
-        "{reports:?}"
-    );
-    assert_eq!(
-        reports.iter().filter(|r| r.created).count(),
-        1,
-        "{reports:?}"
-    );
-    let ours = c.rds.snapshots(&s.database, None).await.unwrap();
-    assert_eq!(ours.len(), 1, "{ours:?}");
-    let mut executions: Vec<String> = received
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, b)| {
-            b["lifecycleEventHookExecutionId"]
-                .as_str()
-                .unwrap()
-                .to_owned()
-        })
+    let (a, b, c, d) = tokio::join!(take(0), take(1), take(2), take(3));
+    vec![a, b, c, d]
+}
+
+async fn one_snapshot_for_four_deployments(database: Database) {
+    let (stand_in, rds) = stand_in().await;
+    let s = settings(database, 5);
+    let taken: Vec<Taken> = four_at_once(&rds, &s)
+        .await
+        .into_iter()
+        .map(|t| t.expect("every hook gets the deploy's snapshot"))
         .collect();
-    executions.sort();
-    assert_eq!(executions, ["exec-0", "exec-1", "exec-2", "exec-3"]);
+    assert_eq!(taken.iter().filter(|t| t.created).count(), 1, "{taken:?}");
+    assert!(
+        taken.iter().all(|t| t.snapshot == taken[0].snapshot),
+        "{taken:?}"
+    );
+    assert_eq!(stand_in.creates(), 1);
+    assert_eq!(
+        stand_in.snapshots(),
+        [(taken[0].snapshot.clone(), "available")]
+    );
 }
 
 #[tokio::test]
-async fn old_snapshots_beyond_the_count_are_pruned_oldest_first() {
-    let (url, _) = codedeploy_stand_in().await;
-    let c = clients(&url).await;
-    let s = settings(Database::Instance(instance(&c.sdk).await), 2);
+async fn four_deployments_of_one_deploy_share_one_snapshot_of_an_instance() {
+    one_snapshot_for_four_deployments(Database::Instance("erasure-db".into())).await;
+}
+
+#[tokio::test]
+async fn four_deployments_of_one_deploy_share_one_snapshot_of_an_aurora_cluster() {
+    one_snapshot_for_four_deployments(Database::Cluster("erasure-aurora".into())).await;
+}
+
+#[tokio::test]
+async fn a_later_deploy_takes_a_snapshot_of_its_own_and_retention_counts_deploys() {
+    let (stand_in, rds) = stand_in().await;
+    // Deploys further apart than the share window.
+    let s = SnapshotConfig {
+        share_window: Duration::from_millis(350),
+        ..settings(Database::Instance("erasure-db".into()), 2)
+    };
+    let mut pruned = Vec::new();
+    for deploy in 1..=3 {
+        let taken = four_at_once(&rds, &s).await;
+        for t in &taken {
+            assert!(t.is_ok(), "deploy {deploy}: {t:?}");
+        }
+        pruned.extend(taken.into_iter().flat_map(|t| t.unwrap().pruned));
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    assert_eq!(stand_in.creates(), 3, "one snapshot per deploy");
+    assert_eq!(pruned.len(), 1, "the first deploy's, once: {pruned:?}");
+    let kept: Vec<String> = stand_in.snapshots().into_iter().map(|(id, _)| id).collect();
+    assert_eq!(kept.len(), 2, "{kept:?}");
+    assert!(!kept.contains(&pruned[0]), "{kept:?}");
+}
+
+#[tokio::test]
+async fn a_busy_database_is_waited_for_within_the_deadline() {
+    let (stand_in, rds) = stand_in().await;
+    let s = settings(Database::Instance("erasure-db".into()), 5);
+    // A modification in progress: CreateDBSnapshot is refused meanwhile.
+    stand_in.busy_for("erasure-db", Duration::from_millis(200));
+    let taken = snapshot::take_for_deploy(&rds, &s, "d-BUSY0001", &|| true)
+        .await
+        .unwrap();
+    assert!(taken.created);
+
+    // Busy past the deadline: the hook gives up, saying why.
+    stand_in.busy_for("erasure-other", Duration::from_secs(60));
+    let s = settings(Database::Instance("erasure-other".into()), 5);
+    let checks = AtomicUsize::new(0);
+    let three_more = || checks.fetch_add(1, Ordering::SeqCst) < 3;
+    let err = snapshot::take_for_deploy(&rds, &s, "d-BUSY0002", &three_more)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SnapshotError::Busy(e) if e.database_busy()),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn a_snapshot_still_creating_at_the_deadline_fails_the_hook() {
+    let rds_stand_in = RdsStandIn::start(Duration::from_secs(60)).await;
+    let rds = Rds::with_endpoint(&crate::common::moto().await, &rds_stand_in.url);
+    let s = settings(Database::Instance("erasure-db".into()), 5);
+    let checks = AtomicUsize::new(0);
+    let three_more = || checks.fetch_add(1, Ordering::SeqCst) < 3;
+    let err = snapshot::take_for_deploy(&rds, &s, "d-SLOW0001", &three_more)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SnapshotError::OutOfTime { status, .. } if status == "creating"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn through_motos_rds_snapshots_are_made_found_and_pruned_oldest_first() {
+    let sdk = crate::common::moto().await;
+    let rds = Rds::new(&sdk);
+    // moto's snapshots are available at once: a zero share window makes
+    // each call a deploy of its own.
+    let s = SnapshotConfig {
+        share_window: Duration::ZERO,
+        ..settings(Database::Instance(moto_instance(&sdk).await), 2)
+    };
     let mut pruned = Vec::new();
     for d in ["d-1", "d-2", "d-3", "d-4"] {
-        let report = snapshot::handle(&c.rds, &c.codedeploy, &c.metrics, &s, &hook(d), &|| true)
+        let taken = snapshot::take_for_deploy(&rds, &s, d, &|| true)
             .await
             .unwrap();
-        assert_eq!(report.status, HookStatus::Succeeded);
-        pruned.extend(report.pruned);
+        assert!(taken.created);
+        pruned.extend(taken.pruned);
     }
     assert_eq!(
         pruned,
@@ -182,8 +174,7 @@ async fn old_snapshots_beyond_the_count_are_pruned_oldest_first() {
             snapshot_name(&s.prefix, "d-2")
         ]
     );
-    let mut left: Vec<String> = c
-        .rds
+    let mut left: Vec<String> = rds
         .snapshots(&s.database, None)
         .await
         .unwrap()
@@ -201,11 +192,10 @@ async fn old_snapshots_beyond_the_count_are_pruned_oldest_first() {
 }
 
 #[tokio::test]
-async fn an_aurora_cluster_is_snapshotted_as_a_cluster() {
-    let (url, _) = codedeploy_stand_in().await;
-    let c = clients(&url).await;
+async fn through_motos_rds_an_aurora_cluster_is_snapshotted_as_a_cluster() {
+    let sdk = crate::common::moto().await;
     let cluster = format!("aurora{}", uuid::Uuid::new_v4().simple());
-    aws_sdk_rds::Client::new(&c.sdk)
+    aws_sdk_rds::Client::new(&sdk)
         .create_db_cluster()
         .db_cluster_identifier(&cluster)
         .engine("aurora-postgresql")
@@ -214,82 +204,15 @@ async fn an_aurora_cluster_is_snapshotted_as_a_cluster() {
         .send()
         .await
         .expect("moto creates the cluster");
+    let rds = Rds::new(&sdk);
     let s = settings(Database::Cluster(cluster), 3);
-    let report = snapshot::handle(
-        &c.rds,
-        &c.codedeploy,
-        &c.metrics,
-        &s,
-        &hook("d-AURORA01"),
-        &|| true,
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.status, HookStatus::Succeeded, "{report:?}");
-    let found = c
-        .rds
-        .find(&s.database, &report.snapshot)
+    let taken = snapshot::take_for_deploy(&rds, &s, "d-AURORA01", &|| true)
+        .await
+        .unwrap();
+    let found = rds
+        .find(&s.database, &taken.snapshot)
         .await
         .unwrap()
         .unwrap();
     assert_eq!(found.status, "available");
-}
-
-#[tokio::test]
-async fn a_failure_reports_failed_and_publishes_it() {
-    let (url, received) = codedeploy_stand_in().await;
-    let c = clients(&url).await;
-    let s = settings(Database::Instance("no-such-instance".into()), 3);
-    let report = snapshot::handle(
-        &c.rds,
-        &c.codedeploy,
-        &c.metrics,
-        &s,
-        &hook("d-FAIL0001"),
-        &|| true,
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.status, HookStatus::Failed);
-    assert!(
-        report
-            .error
-            .as_deref()
-            .unwrap()
-            .contains("CreateDBSnapshot"),
-        "{report:?}"
-    );
-    assert_eq!(received.lock().unwrap()[0].1["status"], "Failed");
-    let failed = crate::common::metric_max(&c.sdk, snapshot::FUNCTION, "SnapshotFailed").await;
-    assert!(failed >= 1.0, "SnapshotFailed in CloudWatch: {failed}");
-
-    // RDS unreachable: Failed as well, and CodeDeploy is still told.
-    let report = snapshot::handle(
-        &Rds::new(&crate::common::aws_down()),
-        &c.codedeploy,
-        &c.metrics,
-        &s,
-        &hook("d-DOWN0001"),
-        &|| true,
-    )
-    .await
-    .unwrap();
-    assert_eq!(report.status, HookStatus::Failed, "{report:?}");
-    assert_eq!(received.lock().unwrap().len(), 2);
-}
-
-#[tokio::test]
-async fn when_codedeploy_cannot_be_told_the_invocation_fails() {
-    let c = clients("http://127.0.0.1:9").await;
-    let s = settings(Database::Instance(instance(&c.sdk).await), 3);
-    let told = snapshot::handle(
-        &c.rds,
-        &c.codedeploy,
-        &c.metrics,
-        &s,
-        &hook("d-NOCD0001"),
-        &|| true,
-    )
-    .await;
-    assert!(told.is_err());
 }
