@@ -90,6 +90,23 @@ async fn hook(rds: Rds, lambda: LambdaStandIn) -> Hook {
     }
 }
 
+/// The hook on a stand-in for RDS whose snapshots take `creating_for`, and
+/// a new version configured by `vars`.
+async fn on_rds_stand_in(
+    db: PgPool,
+    vars: Vec<(String, String)>,
+    creating_for: Duration,
+) -> (RdsStandIn, Hook) {
+    let rds = RdsStandIn::start(creating_for).await;
+    let sdk = crate::common::moto().await;
+    let h = hook(
+        Rds::with_endpoint(&sdk, &rds.url),
+        version_of(db, vars).await,
+    )
+    .await;
+    (rds, h)
+}
+
 impl Hook {
     async fn run(&self, settings: &SnapshotConfig, deployment: &str) -> HookReport {
         let event = HookEvent {
@@ -149,13 +166,7 @@ async fn the_hook_snapshots_smoke_tests_the_target_version_and_answers_succeeded
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn four_functions_deployed_at_once_all_succeed_on_one_snapshot(db: PgPool) {
-    let rds = RdsStandIn::start(Duration::from_millis(300)).await;
-    let sdk = crate::common::moto().await;
-    let h = hook(
-        Rds::with_endpoint(&sdk, &rds.url),
-        version_of(db, vec![]).await,
-    )
-    .await;
+    let (rds, h) = on_rds_stand_in(db, vec![], Duration::from_millis(300)).await;
     let s = settings(Database::Instance("erasure-db".into()), 5);
     let ids: Vec<String> = Route::ALL
         .iter()
@@ -191,13 +202,7 @@ async fn four_functions_deployed_at_once_all_succeed_on_one_snapshot(db: PgPool)
 /// A broken new version fails the hook for its stated reason; the deploy's
 /// snapshot is still taken, once.
 async fn broken_version_fails(db: PgPool, vars: Vec<(String, String)>, reason: &str) {
-    let rds = RdsStandIn::start(Duration::from_millis(50)).await;
-    let sdk = crate::common::moto().await;
-    let h = hook(
-        Rds::with_endpoint(&sdk, &rds.url),
-        version_of(db, vars).await,
-    )
-    .await;
+    let (rds, h) = on_rds_stand_in(db, vars, Duration::from_millis(50)).await;
     let s = settings(Database::Instance("erasure-db".into()), 5);
     h.codedeploy
         .deploy("d-BROKEN01", "erasure-test-purge-user", "3", "4");
@@ -212,9 +217,12 @@ async fn broken_version_fails(db: PgPool, vars: Vec<(String, String)>, reason: &
     assert_eq!(rds.creates(), 1, "the snapshot was taken all the same");
     assert!(report.snapshot.is_some());
     assert_eq!(h.codedeploy.answers()[0].2, "Failed");
-    let failed =
-        crate::common::metric_max(&sdk, pre_traffic::FUNCTION, pre_traffic::SMOKE_TEST_FAILED)
-            .await;
+    let failed = crate::common::metric_max(
+        &crate::common::moto().await,
+        pre_traffic::FUNCTION,
+        pre_traffic::SMOKE_TEST_FAILED,
+    )
+    .await;
     assert!(failed >= 1.0, "SmokeTestFailed in CloudWatch: {failed}");
 }
 
@@ -258,13 +266,7 @@ async fn a_version_with_an_altered_policy_module_fails_the_hook(db: PgPool) {
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_deployment_codedeploy_does_not_know_fails_the_hook(db: PgPool) {
-    let rds = RdsStandIn::start(Duration::from_millis(50)).await;
-    let sdk = crate::common::moto().await;
-    let h = hook(
-        Rds::with_endpoint(&sdk, &rds.url),
-        version_of(db, vec![]).await,
-    )
-    .await;
+    let (_rds, h) = on_rds_stand_in(db, vec![], Duration::from_millis(50)).await;
     let s = settings(Database::Instance("erasure-db".into()), 5);
     let report = h.run(&s, "d-UNKNOWN1").await;
     assert_eq!(report.status, HookStatus::Failed);

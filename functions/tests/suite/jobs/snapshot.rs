@@ -39,6 +39,12 @@ pub async fn moto_instance(sdk: &aws_config::SdkConfig) -> String {
     id
 }
 
+/// A deadline that allows three more checks, then says stop.
+fn three_more_checks() -> impl Fn() -> bool + Sync {
+    let checks = AtomicUsize::new(0);
+    move || checks.fetch_add(1, Ordering::SeqCst) < 3
+}
+
 async fn stand_in() -> (RdsStandIn, Rds) {
     let rds = RdsStandIn::start(Duration::from_millis(300)).await;
     let client = Rds::with_endpoint(&crate::common::moto().await, &rds.url);
@@ -122,9 +128,7 @@ async fn a_busy_database_is_waited_for_within_the_deadline() {
     // Busy past the deadline: the hook gives up, saying why.
     stand_in.busy_for("erasure-other", Duration::from_secs(60));
     let s = settings(Database::Instance("erasure-other".into()), 5);
-    let checks = AtomicUsize::new(0);
-    let three_more = || checks.fetch_add(1, Ordering::SeqCst) < 3;
-    let err = snapshot::take_for_deploy(&rds, &s, "d-BUSY0002", &three_more)
+    let err = snapshot::take_for_deploy(&rds, &s, "d-BUSY0002", &three_more_checks())
         .await
         .unwrap_err();
     assert!(
@@ -138,9 +142,7 @@ async fn a_snapshot_still_creating_at_the_deadline_fails_the_hook() {
     let rds_stand_in = RdsStandIn::start(Duration::from_secs(60)).await;
     let rds = Rds::with_endpoint(&crate::common::moto().await, &rds_stand_in.url);
     let s = settings(Database::Instance("erasure-db".into()), 5);
-    let checks = AtomicUsize::new(0);
-    let three_more = || checks.fetch_add(1, Ordering::SeqCst) < 3;
-    let err = snapshot::take_for_deploy(&rds, &s, "d-SLOW0001", &three_more)
+    let err = snapshot::take_for_deploy(&rds, &s, "d-SLOW0001", &three_more_checks())
         .await
         .unwrap_err();
     assert!(
