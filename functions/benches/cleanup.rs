@@ -25,6 +25,7 @@ use erasure::config::CleanupConfig;
 use erasure::domain::plan::ACTIVE_ORDER_STATUSES;
 use erasure::jobs::cleanup::{self, Mode};
 use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
+use erasure::store::pauses::PauseGate;
 use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
@@ -156,9 +157,16 @@ async fn main() {
         statement_timeout: Duration::from_secs(60),
     };
     let started = Instant::now();
-    let report = cleanup::run(&db, &policy, &settings, Mode::Purge, &|| true)
-        .await
-        .unwrap();
+    let report = cleanup::run(
+        &db,
+        &policy,
+        &PauseGate::new(db.clone(), std::time::Duration::ZERO),
+        &settings,
+        Mode::Purge,
+        &|| true,
+    )
+    .await
+    .unwrap();
     let service = started.elapsed();
     assert_eq!(report.purged as usize, users, "{report:?}");
     db.close().await;

@@ -18,6 +18,7 @@ use erasure::config::RequestConfig;
 use erasure::domain::{ActorId, TargetId};
 use erasure::store::audited::{Deps, Origin};
 use erasure::store::deletion;
+use erasure::store::pauses::{self, PauseGate};
 use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
@@ -98,6 +99,7 @@ async fn measure(
             lock_timeout: Duration::from_secs(2),
             ..RequestConfig::default()
         },
+        pauses: PauseGate::new(db.clone(), pauses::CACHE_FOR),
     };
     let origin = Origin::default();
     let mut took = Vec::with_capacity(users.len());

@@ -7,6 +7,7 @@ use sqlx::PgPool;
 
 use crate::aws::{sdk, secrets::Secrets};
 use crate::config::{Config, ConfigError, PolicySource};
+use crate::store::pauses::{self, PauseGate};
 use crate::store::pool::{self, DatabaseConfigError};
 
 pub struct Container {
@@ -16,6 +17,8 @@ pub struct Container {
     pub db: PgPool,
     /// Loaded once; when it cannot load, it denies every decision.
     pub policy: Policy,
+    /// The kill switch, read with a short cache.
+    pub pauses: PauseGate,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +44,7 @@ impl Container {
             config,
             sdk,
             secrets,
+            pauses: PauseGate::new(db.clone(), pauses::CACHE_FOR),
             db,
             policy,
         })

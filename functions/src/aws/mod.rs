@@ -6,6 +6,7 @@ pub mod anchor;
 pub mod codedeploy;
 pub mod lambda;
 pub mod metrics;
+pub mod notify;
 pub mod rds;
 pub mod sdk;
 pub mod secrets;

@@ -37,6 +37,8 @@ pub struct Config {
     pub requests: RequestConfig,
     pub cleanup: CleanupConfig,
     pub integrity: IntegrityConfig,
+    /// Where the alarm responder announces pauses and resumes (ALARM_TOPIC_ARN; none: logged only).
+    pub alarm_topic_arn: Option<String>,
 }
 
 /// How long a soft-deleted user stays restorable unless GRACE_PERIOD_DAYS
@@ -229,6 +231,7 @@ impl Config {
             requests,
             cleanup,
             integrity,
+            alarm_topic_arn: env.text("ALARM_TOPIC_ARN"),
         })
     }
 }

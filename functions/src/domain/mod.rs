@@ -1,7 +1,9 @@
 //! The rules of the domain, free of I/O: user types, who acts on whom, the
-//! deletion plan.
+//! deletion plan, and which alarm pauses deletions.
 
+pub mod functions;
 pub mod ids;
+pub mod pauses;
 pub mod plan;
 pub mod user_type;
 

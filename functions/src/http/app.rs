@@ -50,6 +50,7 @@ impl App {
             db: &self.container.db,
             policy: &self.container.policy,
             settings: self.container.config.requests,
+            pauses: self.container.pauses.clone(),
         }
     }
 

@@ -15,6 +15,10 @@ pub const CONTENT_TYPE: &str = "application/problem+json";
 /// not serve (it restarts, fails over, or was busy).
 const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
 
+/// Seconds a caller should wait while deletions are paused: a person, or the
+/// alarm returning to OK, resumes them.
+const PAUSED_RETRY_AFTER_SECS: u64 = 300;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Problem {
     pub status: StatusCode,
@@ -114,6 +118,22 @@ impl From<&RequestError> for Problem {
                 code,
                 "the authorization policy is unavailable; nothing was changed",
             ),
+            RequestError::Paused { alarm, since } => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                format!(
+                    "deletions are paused since {} by the alarm {alarm}, until it is resolved; nothing was changed",
+                    since.format("%Y-%m-%dT%H:%M:%SZ")
+                ),
+            )
+            .with("pausedBy", alarm.as_str())
+            .retry_after(PAUSED_RETRY_AFTER_SECS),
+            RequestError::PauseUnknown => Problem::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "deletions are paused: whether they may go on cannot be checked now; nothing was changed",
+            )
+            .retry_after(UNAVAILABLE_RETRY_AFTER_SECS),
             RequestError::NotFound => Problem::new(StatusCode::NOT_FOUND, code, "no such user"),
             RequestError::ActiveOrders {
                 catering,

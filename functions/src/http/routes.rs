@@ -4,6 +4,8 @@
 
 use axum::http::Method;
 
+use crate::domain::functions;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Route {
     SoftDelete,
@@ -41,10 +43,10 @@ impl Route {
     /// The Lambda function (and binary) that serves the route.
     pub fn function(self) -> &'static str {
         match self {
-            Route::SoftDelete => "soft_delete_user",
-            Route::Purge => "purge_user",
-            Route::Restore => "restore_user",
-            Route::ListDeleted => "list_deleted_users",
+            Route::SoftDelete => functions::SOFT_DELETE_USER,
+            Route::Purge => functions::PURGE_USER,
+            Route::Restore => functions::RESTORE_USER,
+            Route::ListDeleted => functions::LIST_DELETED_USERS,
         }
     }
 

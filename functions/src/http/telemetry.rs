@@ -6,7 +6,9 @@
 //!   transaction bound, a refusal the caller may retry, not a fault of the
 //!   code) and `Latency` (ms), by function, and again by function and
 //!   `Version` (the version that answered, `AWS_LAMBDA_FUNCTION_VERSION`),
-//!   which is what a canary's rollback alarms read;
+//!   which is what a canary's rollback alarms read; `Paused`, the 503s of
+//!   paused deletions, a deliberate refusal counted apart from `ServerErrors`
+//!   (so a pause neither keeps its own alarm firing nor rolls a deploy back);
 //! - `Responses` by function and `Code` (`OK` or the problem's code);
 //! - `PolicyDenials` by function and `Code`;
 //! - `ColdStart`, by the Lambda integration of the metrics crate.
@@ -22,10 +24,12 @@ use metrics::{Unit, counter, describe_counter, describe_histogram, histogram};
 use metrics_cloudwatch_embedded::Collector;
 
 use super::problem::Answered;
+use crate::store::errors::DELETIONS_PAUSED;
 
 pub const REQUESTS: &str = "Requests";
 pub const SERVER_ERRORS: &str = "ServerErrors";
 pub const TIMEOUTS: &str = "Timeouts";
+pub const PAUSED: &str = "Paused";
 pub const LATENCY: &str = "Latency";
 pub const RESPONSES: &str = "Responses";
 pub const POLICY_DENIALS: &str = "PolicyDenials";
@@ -63,6 +67,7 @@ fn describe() {
     describe_counter!(REQUESTS, Unit::Count, "requests answered");
     describe_counter!(SERVER_ERRORS, Unit::Count, "5xx answers");
     describe_counter!(TIMEOUTS, Unit::Count, "408 answers");
+    describe_counter!(PAUSED, Unit::Count, "refused while deletions are paused");
     describe_histogram!(LATENCY, Unit::Milliseconds, "time to answer");
     describe_counter!(RESPONSES, Unit::Count, "answers by code");
     describe_counter!(POLICY_DENIALS, Unit::Count, "requests the policy refused");
@@ -75,13 +80,16 @@ pub async fn record(req: Request, next: Next) -> Response {
     let answered = response.extensions().get::<Answered>().copied();
     let code = answered.map_or(if status.is_success() { "OK" } else { "OTHER" }, |a| a.code);
     let latency = started.elapsed().as_secs_f64() * 1000.0;
+    let paused = code == DELETIONS_PAUSED;
     // Once by function (the dashboard, the paging alarms), once by function
     // and version (a canary's own traffic).
     for version in [None, Some(version())] {
         let labels: Vec<(&'static str, &'static str)> =
             version.map(|v| (VERSION, v)).into_iter().collect();
         counter!(REQUESTS, &labels).increment(1);
-        if status.is_server_error() {
+        if paused {
+            counter!(PAUSED, &labels).increment(1);
+        } else if status.is_server_error() {
             counter!(SERVER_ERRORS, &labels).increment(1);
         }
         if status == axum::http::StatusCode::REQUEST_TIMEOUT {

@@ -21,9 +21,11 @@ use uuid::Uuid;
 use crate::aws::metrics::{Metric, Metrics};
 use crate::config::CleanupConfig;
 use crate::container::Container;
+use crate::domain::pauses::Scope;
 use crate::domain::plan::PLAN;
 use crate::jobs::event::JobEvent;
 use crate::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
+use crate::store::pauses::{Gate, PauseGate};
 use crate::store::pool::bounded_begin;
 use crate::store::profiles::{self, Expired};
 use crate::store::purge::{self, Blockers, PurgeError};
@@ -52,6 +54,9 @@ pub struct CleanupReport {
     pub batches: u32,
     /// Stopped because `keep_going` said so, not because the work was done.
     pub stopped_early: bool,
+    /// Stopped because deletions are paused: by which alarm (or because the
+    /// switch cannot be read). Checked before every batch.
+    pub paused: Option<String>,
     /// Users past the grace period still present after the run: a
     /// compliance problem if it stays above zero.
     pub overdue_remaining: i64,
@@ -65,6 +70,7 @@ pub struct CleanupReport {
 pub async fn run(
     db: &PgPool,
     policy: &Policy,
+    pauses: &PauseGate,
     settings: &CleanupConfig,
     mode: Mode,
     keep_going: &(dyn Fn() -> bool + Sync),
@@ -84,6 +90,12 @@ pub async fn run(
     loop {
         if !keep_going() {
             report.stopped_early = true;
+            break;
+        }
+        // A dry run changes nothing, so it goes on while deletions are paused.
+        if !dry_run && let Some(why) = paused(pauses).await {
+            tracing::warn!(paused_by = %why, batches = report.batches, "deletions are paused; the cleanup stops");
+            report.paused = Some(why);
             break;
         }
         let mut tx = conn
@@ -121,6 +133,16 @@ pub async fn run(
     report.overdue_remaining = profiles::overdue(db, settings.grace_period).await?;
     report.duration_ms = started.elapsed().as_millis() as u64;
     Ok(report)
+}
+
+/// Why the cleanup may not purge now, if it may not: the pausing alarm, or
+/// a switch that cannot be read (irreversible work fails closed).
+async fn paused(pauses: &PauseGate) -> Option<String> {
+    match pauses.check_now(&[Scope::Irreversible]).await {
+        Gate::Open => None,
+        Gate::Paused(pause) => Some(pause.alarm_name),
+        Gate::Unreadable(_) => Some("the deletion switch cannot be read".to_owned()),
+    }
 }
 
 struct BatchOutcome {
@@ -240,6 +262,7 @@ pub fn metrics(report: &CleanupReport) -> Vec<Metric> {
         Metric::count("SkippedUsers", report.skipped.values().sum::<u64>() as f64),
         Metric::count("OverdueUsers", report.overdue_remaining as f64),
         Metric::count("CleanupStoppedEarly", u8::from(report.stopped_early)),
+        Metric::count("CleanupPaused", u8::from(report.paused.is_some())),
         Metric::millis("CleanupDuration", report.duration_ms as f64),
     ]
 }
@@ -261,6 +284,7 @@ pub async fn handle(
     let report = run(
         &container.db,
         &container.policy,
+        &container.pauses,
         &container.config.cleanup,
         mode,
         keep_going,
@@ -277,6 +301,7 @@ pub async fn handle(
         overdue_remaining = report.overdue_remaining,
         batches = report.batches,
         stopped_early = report.stopped_early,
+        paused = ?report.paused,
         dry_run = report.dry_run,
         duration_ms = report.duration_ms,
         "cleanup finished"

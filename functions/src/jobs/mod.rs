@@ -1,8 +1,10 @@
 //! The scheduled and on-demand jobs, and what they share: the event that
 //! invokes them (`event`) and the Lambda deadline (`deadline`). The deploy's
 //! PreTraffic hook (`pre_traffic`) is one too: the snapshot (`snapshot`),
-//! then the new version's smoke test (`smoke_test`).
+//! then the new version's smoke test (`smoke_test`). The alarm responder
+//! (`alarm_responder`) pauses deletions when a critical alarm fires.
 
+pub mod alarm_responder;
 pub mod cleanup;
 pub mod deadline;
 pub mod event;

@@ -20,6 +20,10 @@ pub enum AuditAction {
     Restore,
     ListDeleted,
     ScheduledPurge,
+    /// An alarm paused deletions (the alarm responder).
+    PauseDeletions,
+    /// Deletions resumed: by a person, or by the alarm returning to OK.
+    ResumeDeletions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,6 +42,8 @@ impl AuditAction {
             AuditAction::Restore => "RESTORE",
             AuditAction::ListDeleted => "LIST_DELETED",
             AuditAction::ScheduledPurge => "SCHEDULED_PURGE",
+            AuditAction::PauseDeletions => "PAUSE_DELETIONS",
+            AuditAction::ResumeDeletions => "RESUME_DELETIONS",
         }
     }
 }
@@ -59,6 +65,8 @@ pub struct AuditEntry {
     pub outcome: Outcome,
     pub actor_id: Option<Uuid>,
     pub actor_role: Option<String>,
+    /// An actor who is not a user: an alarm's ARN, or the person who resumed deletions.
+    pub actor_name: Option<String>,
     pub target_id: Option<Uuid>,
     pub target_role: Option<String>,
     pub reason: Option<String>,
@@ -80,6 +88,7 @@ impl AuditEntry {
             outcome,
             actor_id: None,
             actor_role: None,
+            actor_name: None,
             target_id: None,
             target_role: None,
             reason: None,
@@ -135,12 +144,13 @@ async fn insert(
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
         "INSERT INTO deletion_audit
              (action, outcome, actor_id, actor_role, target_id, target_role, reason, error_code,
-              source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule)
-         SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr FROM UNNEST(
+              source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule,
+              actor_name)
+         SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an FROM UNNEST(
                     $1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
                     $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
-                    $13::jsonb[], $14::text[], $15::text[])
-                WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, n)
+                    $13::jsonb[], $14::text[], $15::text[], $16::text[])
+                WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an, n)
           ORDER BY n
          RETURNING seq, row_hash",
     )
@@ -159,6 +169,7 @@ async fn insert(
     .bind(entries.iter().map(|e| Json(&e.rows_affected)).collect::<Vec<_>>())
     .bind(column(&|e| e.policy_digest.clone()))
     .bind(column(&|e| e.policy_rule.clone()))
+    .bind(column(&|e| e.actor_name.clone()))
     .fetch_all(db)
     .await?;
     Ok(rows
@@ -255,7 +266,8 @@ pub async fn verify_batch(
 
 /// Success rows lacking a field every success records.
 pub const INCOMPLETE_ROWS: &str = "SELECT count(*) FROM deletion_audit
-    WHERE occurred_at > now() - make_interval(secs => $1) AND outcome = 'SUCCESS' AND (
+    WHERE occurred_at > now() - make_interval(secs => $1) AND outcome = 'SUCCESS'
+      AND action IN ('SOFT_DELETE', 'PURGE', 'RESTORE', 'LIST_DELETED', 'SCHEDULED_PURGE') AND (
           target_id IS NULL AND action <> 'LIST_DELETED'
        OR actor_id IS NULL AND action <> 'SCHEDULED_PURGE'
        OR policy_digest IS NULL OR policy_rule IS NULL)";

@@ -13,6 +13,7 @@ use sqlx::{PgConnection, PgPool, Postgres, Transaction};
 
 use super::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use super::errors::RequestError;
+use super::pauses::PauseGate;
 use super::pool::bounded_begin;
 use super::profiles::{self, Lock};
 use crate::config::RequestConfig;
@@ -23,6 +24,8 @@ pub struct Deps<'a> {
     pub db: &'a PgPool,
     pub policy: &'a Policy,
     pub settings: RequestConfig,
+    /// The kill switch, as this container reads it.
+    pub pauses: PauseGate,
 }
 
 /// Where a request came from, for the audit log.

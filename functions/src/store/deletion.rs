@@ -21,11 +21,13 @@ use uuid::Uuid;
 use super::audit_log::{self, AuditAction, Outcome};
 use super::audited::{Attempt, Deps, Origin, ask, begin, load_actor, record_refusal};
 use super::errors::RequestError;
+use super::pauses::Gate;
 use super::profiles::{self, Lock};
 use super::purge::{self, PurgeError};
 use super::sessions;
+use crate::domain::pauses::scopes;
 use crate::domain::plan::PLAN;
-use crate::domain::{ActorId, TargetId, UserType};
+use crate::domain::{ActorId, TargetId, UserType, functions};
 
 /// The success summary, in the source app's shape.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -63,6 +65,19 @@ impl Operation {
             Operation::Restore => Action::Restore,
             Operation::Purge => Action::Purge,
         }
+    }
+
+    /// The function that serves it: its pauses apply.
+    fn function(self) -> &'static str {
+        match self {
+            Operation::SoftDelete => functions::SOFT_DELETE_USER,
+            Operation::Restore => functions::RESTORE_USER,
+            Operation::Purge => functions::PURGE_USER,
+        }
+    }
+
+    fn irreversible(self) -> bool {
+        self == Operation::Purge
     }
 
     fn audited_as(self) -> AuditAction {
@@ -122,6 +137,10 @@ async fn run(
         origin,
         deps.policy,
     );
+    if let Some(refusal) = paused(deps, operation).await {
+        record_refusal(deps.db, &attempt, &refusal).await;
+        return Err(refusal);
+    }
     let mut tries = 0;
     let result = loop {
         tries += 1;
@@ -141,6 +160,24 @@ async fn run(
         record_refusal(deps.db, &attempt, e).await;
     }
     result
+}
+
+/// Whether the kill switch stops the operation. A switch that cannot be
+/// read stops irreversible work and lets reversible work go on.
+async fn paused(deps: &Deps<'_>, operation: Operation) -> Option<RequestError> {
+    let scopes = scopes(operation.function(), operation.irreversible());
+    match deps.pauses.check(&scopes).await {
+        Gate::Open => None,
+        Gate::Paused(pause) => Some(RequestError::Paused {
+            alarm: pause.alarm_name,
+            since: pause.paused_at,
+        }),
+        Gate::Unreadable(_) if operation.irreversible() => Some(RequestError::PauseUnknown),
+        Gate::Unreadable(e) => {
+            tracing::warn!(error = %e, ?operation, "the deletion switch cannot be read; going on, the operation is reversible");
+            None
+        }
+    }
 }
 
 async fn in_transaction(

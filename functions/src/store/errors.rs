@@ -6,6 +6,9 @@ use erasure_policy::{Code, Rule};
 
 use super::audit_log::Outcome;
 
+/// The code of a refusal while deletions are paused.
+pub const DELETIONS_PAUSED: &str = "DELETIONS_PAUSED";
+
 /// Why a request to the store did not happen (a deletion, a restore, a
 /// listing). Each has a stable code.
 #[derive(Debug, thiserror::Error)]
@@ -16,6 +19,14 @@ pub enum RequestError {
     Denied { code: Code, rule: Rule },
     #[error("the policy cannot decide: {0}")]
     PolicyUnavailable(String),
+    #[error("deletions are paused by {alarm} since {since}")]
+    Paused {
+        alarm: String,
+        since: chrono::DateTime<chrono::Utc>,
+    },
+    /// The kill switch cannot be read, and the work is irreversible.
+    #[error("deletions are paused: the switch cannot be read")]
+    PauseUnknown,
     #[error("user not found")]
     NotFound,
     #[error("the user has active orders")]
@@ -42,6 +53,7 @@ impl RequestError {
             RequestError::UnknownActor => "UNAUTHORIZED",
             RequestError::Denied { code, .. } => code.as_str(),
             RequestError::PolicyUnavailable(_) => erasure_policy::POLICY_UNAVAILABLE,
+            RequestError::Paused { .. } | RequestError::PauseUnknown => DELETIONS_PAUSED,
             RequestError::NotFound => "USER_NOT_FOUND",
             RequestError::ActiveOrders { .. } => "ACTIVE_ORDERS_EXIST",
             RequestError::Conflict => "CONFLICT",
@@ -55,7 +67,9 @@ impl RequestError {
     /// How the audit log records it.
     pub(super) fn outcome(&self) -> Outcome {
         match self {
-            RequestError::Denied { .. } => Outcome::Denied,
+            RequestError::Denied { .. }
+            | RequestError::Paused { .. }
+            | RequestError::PauseUnknown => Outcome::Denied,
             _ => Outcome::Failed,
         }
     }

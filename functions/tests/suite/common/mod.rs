@@ -22,7 +22,14 @@ pub fn deps(db: &PgPool) -> Deps<'_> {
             lock_timeout: Duration::from_secs(2),
             ..RequestConfig::default()
         },
+        pauses: pauses(db),
     }
+}
+
+/// The kill switch over `db`, read afresh each time (no cache: a test sees
+/// its own trip at once).
+pub fn pauses(db: &PgPool) -> erasure::store::pauses::PauseGate {
+    erasure::store::pauses::PauseGate::new(db.clone(), Duration::ZERO)
 }
 
 /// The SDK configuration pointed at moto, as the local stack exports it.
@@ -100,6 +107,7 @@ pub async fn try_http_app(
     .unwrap();
     let container = erasure::container::Container {
         policy: erasure::container::load_policy(&config.policy),
+        pauses: pauses(&db),
         config,
         secrets: erasure::aws::secrets::Secrets::new(&sdk),
         sdk,
@@ -205,6 +213,7 @@ pub async fn container(db: PgPool) -> erasure::container::Container {
         config,
         secrets: erasure::aws::secrets::Secrets::new(&sdk),
         sdk,
+        pauses: pauses(&db),
         db,
         policy: Policy::embedded(),
     }

@@ -40,9 +40,16 @@ async fn seeded(db: &PgPool) -> Seeded {
 }
 
 async fn run(db: &PgPool, settings: &CleanupConfig) -> CleanupReport {
-    cleanup::run(db, &POLICY, settings, Mode::Purge, &|| true)
-        .await
-        .unwrap()
+    cleanup::run(
+        db,
+        &POLICY,
+        &crate::common::pauses(&db),
+        settings,
+        Mode::Purge,
+        &|| true,
+    )
+    .await
+    .unwrap()
 }
 
 /// Rows referencing `users` through any plan column, plus their profiles.
@@ -153,9 +160,16 @@ async fn exactly_the_expired_are_purged_and_the_protected_skipped(db: PgPool) {
 async fn a_dry_run_changes_nothing(db: PgPool) {
     let s = seeded(&db).await;
     let before = traces(&db, &s.expired).await;
-    let report = cleanup::run(&db, &POLICY, &settings(), Mode::DryRun, &|| true)
-        .await
-        .unwrap();
+    let report = cleanup::run(
+        &db,
+        &POLICY,
+        &crate::common::pauses(&db),
+        &settings(),
+        Mode::DryRun,
+        &|| true,
+    )
+    .await
+    .unwrap();
     assert!(report.dry_run);
     assert_eq!(report.purged, s.expired.len() as u64);
     assert!(report.rows_affected.is_empty());
@@ -252,9 +266,16 @@ async fn a_deadline_mid_run_leaves_the_rest_to_the_next_run(db: PgPool) {
     let checks = AtomicU32::new(0);
     // Two batches' worth of time, then the deadline.
     let keep_going = || checks.fetch_add(1, Ordering::SeqCst) < 2;
-    let first = cleanup::run(&db, &POLICY, &settings(), Mode::Purge, &keep_going)
-        .await
-        .unwrap();
+    let first = cleanup::run(
+        &db,
+        &POLICY,
+        &crate::common::pauses(&db),
+        &settings(),
+        Mode::Purge,
+        &keep_going,
+    )
+    .await
+    .unwrap();
     assert!(first.stopped_early);
     assert_eq!(first.batches, 2);
     assert_eq!(first.purged, 6);
@@ -290,7 +311,15 @@ async fn a_connection_killed_mid_batch_rolls_the_batch_back_and_the_next_run_com
 
     let cleanup_db = db.clone();
     let running = tokio::spawn(async move {
-        cleanup::run(&cleanup_db, &POLICY, &settings(), Mode::Purge, &|| true).await
+        cleanup::run(
+            &cleanup_db,
+            &POLICY,
+            &crate::common::pauses(&cleanup_db),
+            &settings(),
+            Mode::Purge,
+            &|| true,
+        )
+        .await
     });
     let killer = db.clone();
     let killed = tokio::spawn(async move {

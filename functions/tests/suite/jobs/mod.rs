@@ -1,3 +1,4 @@
+mod alarm_responder;
 mod cleanup;
 mod integrity_audit;
 mod pre_traffic;

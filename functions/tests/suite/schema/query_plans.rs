@@ -42,9 +42,16 @@ async fn populated(db: &PgPool) {
         batch_size: 50,
         ..CleanupConfig::default()
     };
-    cleanup::run(db, &crate::common::POLICY, &settings, Mode::Purge, &|| true)
-        .await
-        .unwrap();
+    cleanup::run(
+        db,
+        &crate::common::POLICY,
+        &crate::common::pauses(&db),
+        &settings,
+        Mode::Purge,
+        &|| true,
+    )
+    .await
+    .unwrap();
     let entries: Vec<AuditEntry> = (0..20_000)
         .map(|_| AuditEntry {
             actor_id: Some(Uuid::new_v4()),

@@ -48,9 +48,16 @@ async fn cleaned(db: &PgPool) -> Seeded {
         grace_period: Duration::from_secs(30 * DAY),
         statement_timeout: Duration::from_secs(10),
     };
-    let report = cleanup::run(db, &POLICY, &settings, Mode::Purge, &|| true)
-        .await
-        .unwrap();
+    let report = cleanup::run(
+        db,
+        &POLICY,
+        &crate::common::pauses(&db),
+        &settings,
+        Mode::Purge,
+        &|| true,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.purged, 3);
     s
 }
