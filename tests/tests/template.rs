@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use erasure::aws::metrics::NAMESPACE;
+use erasure::domain::pauses::{self, Decision};
 use erasure::http::routes::Route;
 use erasure::http::telemetry;
+use erasure::jobs::alarm_responder::ResponderEvent;
 use erasure::jobs::cleanup::{self, CleanupEvent, CleanupReport};
 use erasure::jobs::integrity_audit::checks::Check;
 use erasure::jobs::integrity_audit::invocation::{self, IntegrityAuditEvent};
@@ -436,6 +438,61 @@ fn the_hook_may_make_exactly_the_calls_it_makes() {
     assert_eq!(invokable, hooked);
 }
 
+#[test]
+fn every_alarm_has_a_decision_and_the_pausing_ones_invoke_the_responder() {
+    let t = template();
+    let responder = serde_json::json!({"Fn::GetAtt": ["AlarmResponderFunction", "Arn"]});
+    let mut named = BTreeSet::new();
+    for (id, alarm) in resources(&t, "AWS::CloudWatch::Alarm") {
+        let sub = alarm["Properties"]["AlarmName"]["Fn::Sub"]
+            .as_str()
+            .unwrap();
+        let name = sub.strip_prefix("erasure-${Stage}-").unwrap_or(sub);
+        named.insert(name.to_owned());
+        let decision = pauses::decide(&format!("erasure-prod-{name}"))
+            .unwrap_or_else(|| panic!("{id} ({name}) has no decision in domain::pauses::ALARMS"));
+        let calls = |actions: &str| {
+            alarm["Properties"][actions]
+                .as_array()
+                .is_some_and(|a| a.contains(&responder))
+        };
+        let pauses = matches!(decision, Decision::Pause { .. });
+        assert_eq!(calls("AlarmActions"), pauses, "{id}: AlarmActions");
+        assert_eq!(calls("OKActions"), pauses, "{id}: OKActions");
+    }
+    let decided: BTreeSet<String> = pauses::ALARMS
+        .iter()
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
+    assert_eq!(
+        decided, named,
+        "the table decides exactly the template's alarms"
+    );
+    // The critical integrity alarm reads exactly the critical checks.
+    let critical: BTreeSet<String> = Check::ALL
+        .iter()
+        .filter(|c| c.severity() == erasure::jobs::integrity_audit::checks::Severity::Critical)
+        .map(|c| c.metric().to_owned())
+        .collect();
+    let read: BTreeSet<String> = watched(&t["Resources"]["IntegrityCritical"])
+        .into_iter()
+        .map(|(_, name, _)| name)
+        .collect();
+    assert_eq!(read, critical);
+    // CloudWatch may invoke the responder, for this stage's alarms only.
+    let permission = &t["Resources"]["AlarmResponderPermission"]["Properties"];
+    assert_eq!(
+        permission["Principal"],
+        "lambda.alarms.cloudwatch.amazonaws.com"
+    );
+    assert!(
+        permission["SourceArn"]["Fn::Sub"]
+            .as_str()
+            .unwrap()
+            .ends_with(":alarm:erasure-${Stage}-*")
+    );
+}
+
 /// The test sources, to find which events they use.
 fn test_sources() -> String {
     fn read(dir: &Path, all: &mut String) {
@@ -490,6 +547,7 @@ fn every_event_is_valid_for_its_function_and_used_by_a_test() {
                 (None, "cleanup") => parses::<CleanupEvent>(&text, &name),
                 (None, "integrity_audit") => parses::<IntegrityAuditEvent>(&text, &name),
                 (None, "snapshot_hook") => parses::<HookEvent>(&text, &name),
+                (None, "alarm_responder") => parses::<ResponderEvent>(&text, &name),
                 (None, _) => assert!(
                     serde_json::from_str::<Value>(&text).unwrap().is_object(),
                     "{name}"

@@ -35,12 +35,15 @@ pub enum Gate {
 /// 5 s): most requests cost no round trip for the switch.
 pub const CACHE_FOR: Duration = Duration::from_secs(5);
 
+/// The active pauses, and when they were read.
+type Cached = Option<(Instant, Vec<Pause>)>;
+
 /// The switch as one container reads it, built once per container.
 #[derive(Clone)]
 pub struct PauseGate {
     db: PgPool,
     cache_for: Duration,
-    cached: Arc<Mutex<Option<(Instant, Vec<Pause>)>>>,
+    cached: Arc<Mutex<Cached>>,
 }
 
 impl PauseGate {

@@ -94,7 +94,7 @@ impl Check {
         }
     }
 
-    fn severity(self) -> Severity {
+    pub fn severity(self) -> Severity {
         match self {
             Check::OverdueUsers
             | Check::AuditIncompleteRows

@@ -314,13 +314,15 @@ async fn a_trip_during_a_cleanup_stops_it_within_one_batch(db: PgPool) {
     };
     let trip = responder_event("integrity-critical-alarm");
     let (announce, checks) = (announcer().await, AtomicUsize::new(0));
-    let responder_db = db.clone();
+    // The responder is another Lambda: its own runtime and connection.
+    let options = (*db.connect_options()).clone();
     // The alarm fires once the first batch is done, before the second starts.
     let keep_going = || {
         if checks.fetch_add(1, Ordering::SeqCst) == 1 {
-            let (db, trip, announce) = (responder_db.clone(), trip.clone(), announce.clone());
+            let (options, trip, announce) = (options.clone(), trip.clone(), announce.clone());
             std::thread::spawn(move || {
                 tokio::runtime::Runtime::new().unwrap().block_on(async {
+                    let db = PgPool::connect_with(options).await.unwrap();
                     alarm_responder::handle(&db, &announce, &trip)
                         .await
                         .unwrap()
