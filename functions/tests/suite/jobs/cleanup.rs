@@ -43,7 +43,7 @@ async fn run(db: &PgPool, settings: &CleanupConfig) -> CleanupReport {
     cleanup::run(
         db,
         &POLICY,
-        &crate::common::pauses(&db),
+        &crate::common::pauses(db),
         settings,
         Mode::Purge,
         &|| true,

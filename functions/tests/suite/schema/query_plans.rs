@@ -45,7 +45,7 @@ async fn populated(db: &PgPool) {
     cleanup::run(
         db,
         &crate::common::POLICY,
-        &crate::common::pauses(&db),
+        &crate::common::pauses(db),
         &settings,
         Mode::Purge,
         &|| true,

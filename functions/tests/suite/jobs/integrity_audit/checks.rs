@@ -51,7 +51,7 @@ async fn cleaned(db: &PgPool) -> Seeded {
     let report = cleanup::run(
         db,
         &POLICY,
-        &crate::common::pauses(&db),
+        &crate::common::pauses(db),
         &settings,
         Mode::Purge,
         &|| true,
