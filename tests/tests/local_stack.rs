@@ -315,3 +315,26 @@ async fn an_http_function_answers_the_smoke_test_with_its_health_and_changes_not
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn the_alarm_responder_ignores_an_alarm_that_pauses_nothing_and_refuses_other_events() {
+    let event: Value = serde_json::from_str(include_str!(
+        "../../events/alarm_responder/page-only-alarm.json"
+    ))
+    .unwrap();
+    let answer = invoke("alarm_responder", &event).await;
+    assert_eq!(answer[0]["outcome"], "Ignored", "{answer}");
+    let (status, refused) = invocation(
+        "alarm_responder",
+        &json!({"detail-type": "Scheduled Event"}),
+    )
+    .await;
+    assert!(!status.is_success(), "{refused}");
+    assert!(
+        refused["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not a CloudWatch alarm event"),
+        "{refused}"
+    );
+}
