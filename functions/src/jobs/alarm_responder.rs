@@ -211,13 +211,19 @@ async fn apply(
     change: &AlarmChange,
 ) -> Result<Response, ResponderError> {
     let alarm = change.alarm_name.clone();
-    let Some(Decision::Pause { scope, resume }) = pauses::decide(&alarm) else {
-        let why = match pauses::decide(&alarm) {
-            Some(Decision::PageOnly { why }) => why.to_owned(),
-            _ => "not an alarm of this service".to_owned(),
-        };
-        tracing::info!(%alarm, state = %change.state, %why, "alarm ignored");
-        return Ok(Response::Ignored { alarm, why });
+    let (scope, resume) = match pauses::decide(&alarm) {
+        Some(Decision::Pause { scope, resume }) => (scope, resume),
+        ignored => {
+            let why = match ignored {
+                Some(Decision::PageOnly { why }) => why,
+                _ => "not an alarm of this service",
+            };
+            tracing::info!(%alarm, state = %change.state, %why, "alarm ignored");
+            return Ok(Response::Ignored {
+                alarm,
+                why: why.to_owned(),
+            });
+        }
     };
     let mut tx = db.begin().await?;
     let applies = switch::record_change(

@@ -98,13 +98,15 @@ pub async fn handle(
         Ok::<_, HookError>(())
     }
     .await;
-    let failed = |snapshot: bool| {
-        let which = matches!(outcome, Err(HookError::Snapshot(_))) == snapshot;
-        u8::from(outcome.is_err() && which)
+    // The step that failed: the snapshot, or anything of the smoke test.
+    let (snapshot_failed, smoke_test_failed) = match &outcome {
+        Ok(()) => (0u8, 0u8),
+        Err(HookError::Snapshot(_)) => (1, 0),
+        Err(_) => (0, 1),
     };
     let figures = [
-        Metric::count(SNAPSHOT_FAILED, failed(true)),
-        Metric::count(SMOKE_TEST_FAILED, failed(false)),
+        Metric::count(SNAPSHOT_FAILED, snapshot_failed),
+        Metric::count(SMOKE_TEST_FAILED, smoke_test_failed),
     ];
     if let Err(e) = &outcome {
         tracing::error!(error = %e, deployment = %event.deployment_id, "the pre-traffic hook failed; failing the deployment");

@@ -57,40 +57,41 @@ impl PauseGate {
 
     /// The first active pause among `scopes`, as read at most `cache_for` ago.
     pub async fn check(&self, scopes: &[Scope]) -> Gate {
-        let fresh = {
+        let cached = {
             let cached = self.cached.lock().expect("not poisoned");
             cached
                 .as_ref()
                 .filter(|(at, _)| at.elapsed() < self.cache_for)
                 .map(|(_, pauses)| pauses.clone())
         };
-        let pauses = match fresh {
-            Some(pauses) => pauses,
-            None => match active(&self.db).await {
-                Ok(pauses) => {
-                    *self.cached.lock().expect("not poisoned") =
-                        Some((Instant::now(), pauses.clone()));
-                    pauses
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "the deletion switch cannot be read");
-                    return Gate::Unreadable(e.to_string());
-                }
-            },
-        };
-        let keys: Vec<String> = scopes.iter().map(|s| s.key()).collect();
-        pauses
-            .into_iter()
-            .find(|p| keys.contains(&p.scope))
-            .map_or(Gate::Open, Gate::Paused)
+        match cached {
+            Some(pauses) => first_among(pauses, scopes),
+            None => self.check_now(scopes).await,
+        }
     }
 
-    /// The same, read now (the cleanup, before each batch).
+    /// The same, read now (the cleanup, before each batch); what it reads
+    /// is cached for the next `check`.
     pub async fn check_now(&self, scopes: &[Scope]) -> Gate {
-        PauseGate::new(self.db.clone(), Duration::ZERO)
-            .check(scopes)
-            .await
+        match active(&self.db).await {
+            Ok(pauses) => {
+                *self.cached.lock().expect("not poisoned") = Some((Instant::now(), pauses.clone()));
+                first_among(pauses, scopes)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the deletion switch cannot be read");
+                Gate::Unreadable(e.to_string())
+            }
+        }
     }
+}
+
+fn first_among(pauses: Vec<Pause>, scopes: &[Scope]) -> Gate {
+    let keys: Vec<String> = scopes.iter().map(|s| s.key()).collect();
+    pauses
+        .into_iter()
+        .find(|p| keys.contains(&p.scope))
+        .map_or(Gate::Open, Gate::Paused)
 }
 
 /// Every active pause.
