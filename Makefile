@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion validate build
+.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion validate build sam-local
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -42,11 +42,21 @@ validate:
 	.venv/bin/cfn-lint -a cfn_lint_serverless.rules -- template.yaml
 	SAM_CLI_TELEMETRY=0 .venv/bin/sam validate --lint --region us-east-1
 
-## build: sam build (cargo lambda, arm64 through zig), then check each artifact
+## build: sam build as it ships (arm64 through zig, the release profile), then check each artifact
 build:
 	infra/local/up.sh
-	SAM_CLI_TELEMETRY=0 .venv/bin/sam build --beta-features
+	SAM_CLI_TELEMETRY=0 .venv/bin/sam build
 	infra/check-build.sh .aws-sam/build
+
+## sam-local: the local stack, the Docker engine, the base image and a local build, for sam local invoke and start-api
+sam-local:
+	infra/local/up.sh --seed --functions
+	infra/local/sam.sh
+	@infra/local/usage.sh
+
+# What `sam build` runs per function (BuildMethod: makefile): its bootstrap into $(ARTIFACTS_DIR).
+build-%Function:
+	infra/build-function.sh $* "$(ARTIFACTS_DIR)"
 
 ## lint: formatting, clippy with warnings denied, and policy/cases.json as policy/cases.py writes it
 lint:

@@ -2,8 +2,11 @@
 //! PostgreSQL migrated, moto serving the functions' secrets, and the functions
 //! answering under `cargo lambda watch` with Lambda's JSON log format.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{call, event_for, invocation, invoke, json_lines, stack};
 use erasure::aws::anchor::Anchors;
 use erasure::aws::{sdk, secrets::Secrets};
 use erasure::jobs::integrity_audit::checks::Check;
@@ -13,12 +16,6 @@ use erasure_fixtures::cast;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 use uuid::Uuid;
-
-fn stack(name: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| {
-        panic!("{name} is not set: run the tests with `make test`, which brings the stack up")
-    })
-}
 
 #[tokio::test]
 async fn postgres_is_up_and_migrated() {
@@ -46,41 +43,6 @@ async fn moto_serves_the_functions_secrets() {
         "the HS256 key is {} characters",
         jwt_key.len()
     );
-}
-
-/// The JSON lines of the log file the stack variable `var` names (other
-/// lines, such as cargo's, skipped).
-fn json_lines(var: &str) -> Vec<Value> {
-    std::fs::read_to_string(stack(var))
-        .unwrap()
-        .lines()
-        .filter_map(|line| serde_json::from_str(line).ok())
-        .collect()
-}
-
-/// Invokes `function` under `cargo lambda watch` with `event`: the status
-/// and the answer.
-async fn invocation(function: &str, event: &Value) -> (reqwest::StatusCode, Value) {
-    let url = format!(
-        "{}/2015-03-31/functions/{function}/invocations",
-        stack("ERASURE_LAMBDA_URL")
-    );
-    // The first invocation may wait for cargo to (re)build the function.
-    let response = reqwest::Client::new()
-        .post(&url)
-        .json(event)
-        .timeout(Duration::from_secs(300))
-        .send()
-        .await
-        .unwrap();
-    (response.status(), response.json().await.unwrap())
-}
-
-/// The answer of an invocation that must succeed.
-async fn invoke(function: &str, event: &Value) -> Value {
-    let (status, answer) = invocation(function, event).await;
-    assert!(status.is_success(), "{function}: {status} {answer}");
-    answer
 }
 
 #[tokio::test]
@@ -134,35 +96,6 @@ async fn the_functions_answer_under_cargo_lambda_watch() {
         logged,
         "no JSON log line from health_check in the lambda log"
     );
-}
-
-/// An event of `events/`, aimed at `target` instead of the cast member it names.
-fn event_for(function: &str, name: &str, target: Uuid) -> Value {
-    let path = format!(
-        "{}/../events/{function}/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    if let Some(old) = event["pathParameters"]["userId"]
-        .as_str()
-        .map(str::to_owned)
-    {
-        let path = event["rawPath"]
-            .as_str()
-            .unwrap()
-            .replace(&old, &target.to_string());
-        event["rawPath"] = json!(path);
-        event["requestContext"]["http"]["path"] = json!(path);
-        event["pathParameters"]["userId"] = json!(target);
-    }
-    event
-}
-
-/// An API Gateway response: its status and its JSON body.
-async fn call(function: &str, event: &Value) -> (u64, Value) {
-    let response = invoke(function, event).await;
-    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap();
-    (response["statusCode"].as_u64().unwrap(), body)
 }
 
 #[tokio::test]

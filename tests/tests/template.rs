@@ -58,19 +58,34 @@ fn binaries() -> BTreeSet<String> {
         .collect()
 }
 
-/// The binary each function of the template is built from.
+/// The binary a function of the template is built from, as
+/// infra/build-function.sh names it: the logical id in snake case, without
+/// "Function".
+fn binary_of(id: &str) -> String {
+    let name = id.strip_suffix("Function").unwrap();
+    let mut binary = String::new();
+    for (i, c) in name.chars().enumerate() {
+        if c.is_uppercase() && i > 0 {
+            binary.push('_');
+        }
+        binary.push(c.to_ascii_lowercase());
+    }
+    binary
+}
+
+/// The binary each function of the template is built from (BuildMethod:
+/// makefile, through the Makefile's build-%Function target).
 fn function_binaries(t: &Value) -> Vec<(&str, String)> {
+    let makefile = std::fs::read_to_string(root().join("Makefile")).unwrap();
+    assert!(
+        makefile.contains("build-%Function:\n\tinfra/build-function.sh $* \"$(ARTIFACTS_DIR)\""),
+        "the Makefile has no build-%Function target for sam build"
+    );
     resources(t, "AWS::Serverless::Function")
         .into_iter()
         .map(|(id, f)| {
-            assert_eq!(f["Metadata"]["BuildMethod"], "rust-cargolambda", "{id}");
-            (
-                id,
-                f["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned(),
-            )
+            assert_eq!(f["Metadata"]["BuildMethod"], "makefile", "{id}");
+            (id, binary_of(id))
         })
         .collect()
 }
@@ -105,10 +120,7 @@ fn the_routes_are_the_route_tables_and_the_documents() {
             .flat_map(|e| e.values())
         {
             if event["Type"] == "HttpApi" {
-                let binary = f["Metadata"]["BuildProperties"]["Binary"]
-                    .as_str()
-                    .unwrap()
-                    .to_owned();
+                let binary = binary_of(id);
                 let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
                 let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
                 assert!(
@@ -569,7 +581,7 @@ fn every_schedule_sends_its_function_options_it_accepts() {
     let t = template();
     let mut scheduled = Vec::new();
     for (id, f) in resources(&t, "AWS::Serverless::Function") {
-        let binary = f["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap();
+        let binary = binary_of(id);
         for event in f["Properties"]["Events"]
             .as_object()
             .into_iter()
@@ -580,12 +592,12 @@ fn every_schedule_sends_its_function_options_it_accepts() {
                 panic!("{id}: a schedule without Input sends Scheduler's default notification")
             });
             let name = format!("{id}'s schedule");
-            match binary {
+            match binary.as_str() {
                 "cleanup" => parses::<CleanupEvent>(input, &name),
                 "integrity_audit" => parses::<IntegrityAuditEvent>(input, &name),
                 other => panic!("{id}: no event type known for {other}"),
             }
-            scheduled.push(binary);
+            scheduled.push(binary.clone());
         }
     }
     assert_eq!(scheduled, ["cleanup", "integrity_audit"]);
@@ -668,4 +680,32 @@ fn sam_validate_lint_passes() {
             "template.yaml",
         ],
     );
+}
+
+#[test]
+fn the_local_endpoint_variables_exist_only_under_sam_local() {
+    let t = template();
+    assert_eq!(t["Parameters"]["LocalEmulation"]["Default"], "false");
+    let variables = &t["Globals"]["Function"]["Environment"]["Variables"];
+    for name in [
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_CODEDEPLOY",
+        "AWS_ENDPOINT_URL_LAMBDA",
+    ] {
+        assert_eq!(
+            variables[name],
+            serde_json::json!({"Fn::If": ["IsLocalEmulation", "", {"Ref": "AWS::NoValue"}]}),
+            "{name}"
+        );
+    }
+    // Only sam local's sections of samconfig.toml turn it on, never a deploy.
+    let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    let mut section = "";
+    for line in samconfig.lines() {
+        if line.starts_with('[') {
+            section = line;
+        } else if line.contains("LocalEmulation=true") {
+            assert!(section.contains(".local_"), "{section} sets LocalEmulation");
+        }
+    }
 }
