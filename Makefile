@@ -9,9 +9,10 @@ run:
 	infra/local/up.sh --seed --functions
 	@infra/local/usage.sh
 
-## test: bring the stack up without demo data and run the whole workspace suite
+## test: bring the stack up without demo data, ready sam local, and run the whole workspace suite
 test:
 	infra/local/up.sh --functions
+	infra/local/sam.sh
 	$(STACK) && cargo test --workspace
 
 ## stop: stop what `make run` or `make test` started

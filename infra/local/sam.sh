@@ -76,18 +76,22 @@ fi
 SUITE=bookworm
 RECIPE="mmdebstrap --variant=essential --include=ca-certificates $SUITE; dirs /var/task /var/runtime /opt; no /var/runtime/bootstrap"
 recipe_id=$(printf '%s\n%s\n' "$RECIPE" "$(sha256sum infra/local/base-image.py)" | sha256sum | cut -c1-16)
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock" # one build of the image at a time (two checkouts, two shells)
+flock 9
 if [ "$(docker image inspect -f '{{index .Config.Labels "erasure.recipe"}}' "$BASE_TAG" 2>/dev/null)" != "$recipe_id" ]; then
-  mkdir -p "$CACHE"
   rootfs=$CACHE/rootfs-$SUITE-$ARCH-$recipe_id.tar
-  if [ ! -s "$rootfs" ]; then
+  if [ ! -f "$rootfs" ]; then
+    # mmdebstrap writes the format its output's name ends in: .tar.
     as_root "building the base image's root file system" "make sam-local as root"
     log "building the base image's root file system ($SUITE, $ARCH; minutes under qemu, once)"
-    mmdebstrap --quiet --variant=essential --architectures="$ARCH" --include=ca-certificates \
+    partial=$CACHE/partial-$SUITE-$ARCH-$recipe_id.tar
+    mmdebstrap --quiet --format=tar --variant=essential --architectures="$ARCH" --include=ca-certificates \
       --customize-hook='mkdir -p "$1/var/task" "$1/var/runtime" "$1/opt"' \
       --customize-hook='dpkg-query --admindir="$1/var/lib/dpkg" -W >"$1/etc/erasure-stand-in-packages"' \
-      "$SUITE" "$rootfs.partial" >"$LOGS/mmdebstrap.log" 2>&1 ||
+      "$SUITE" "$partial" >"$LOGS/mmdebstrap.log" 2>&1 ||
       { tail -n 20 "$LOGS/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $LOGS/mmdebstrap.log)"; }
-    mv "$rootfs.partial" "$rootfs"
+    mv "$partial" "$rootfs"
   fi
   log "loading $BASE_TAG (a local stand-in built from Debian $SUITE, not the AWS image)"
   python3 infra/local/base-image.py "$rootfs" "$ARCH" "$BASE_TAG" "$CACHE/image-$ARCH.tar" \
@@ -96,12 +100,16 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "erasure.recipe"}}' "$BA
   docker load -i "$CACHE/image-$ARCH.tar" >/dev/null
   rm -f "$CACHE/image-$ARCH.tar"
 fi
+flock -u 9
 
 # --- from the containers to 127.0.0.1 --------------------------------------------------
 # The containers reach the host as host.docker.internal (samconfig.toml's
 # add_host), the docker0 gateway; PostgreSQL and moto listen on 127.0.0.1 only,
 # so traffic to the gateway is redirected to loopback.
-gateway=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Gateway}}')
+# (What host-gateway resolves to: docker0's address. The bridge network's
+# IPAM of dockerd 20.10 names only the subnet.)
+gateway=$(ip -4 -o addr show docker0 | awk '{print $4}' | cut -d/ -f1)
+[ -n "$gateway" ] || die "the Docker engine has no docker0 bridge address (ip addr show docker0)"
 rule=(-t nat -i docker0 -d "$gateway" -p tcp -j DNAT --to-destination 127.0.0.1)
 if [ "$(sysctl -n net.ipv4.conf.docker0.route_localnet)" != 1 ] || ! iptables "${rule[@]:0:2}" -C PREROUTING "${rule[@]:2}" 2>/dev/null; then
   as_root "routing the containers to 127.0.0.1" "sysctl -w net.ipv4.conf.docker0.route_localnet=1; iptables ${rule[*]:0:2} -I PREROUTING ${rule[*]:2}"

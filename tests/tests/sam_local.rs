@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{event_for, invocation, json_lines, stack};
+use common::{event_for, http_parts, invocation, json_lines, stack};
 use erasure_fixtures::cast;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -195,15 +195,6 @@ async fn deleted_at(db: &PgPool, user: Uuid) -> Option<String> {
         .unwrap()
 }
 
-/// An API Gateway answer: its status and its JSON body.
-fn http_answer(answer: &Value) -> (u64, Value) {
-    let body = answer["body"].as_str().unwrap_or("null");
-    (
-        answer["statusCode"].as_u64().unwrap_or_else(|| panic!("not an HTTP answer: {answer}")),
-        serde_json::from_str(body).unwrap_or_else(|_| json!(body)),
-    )
-}
-
 #[tokio::test]
 async fn sam_local_invoke_soft_deletes_a_fresh_user_and_refuses_a_helpdesk_with_403() {
     let _turn = TURN.lock().await;
@@ -218,7 +209,7 @@ async fn sam_local_invoke_soft_deletes_a_fresh_user_and_refuses_a_helpdesk_with_
         &event_for("soft_delete_user", "admin-deletes-client", user),
     )
     .await;
-    let (status, summary) = http_answer(&answer);
+    let (status, summary) = http_parts(&answer);
     assert_eq!(status, 200, "{summary}");
     assert_eq!(summary["user"]["id"], json!(user), "{summary}");
     assert!(deleted_at(&db, user).await.is_some(), "the row is not soft-deleted");
@@ -229,7 +220,7 @@ async fn sam_local_invoke_soft_deletes_a_fresh_user_and_refuses_a_helpdesk_with_
         &event_for("soft_delete_user", "helpdesk-denied", bystander),
     )
     .await;
-    let (status, problem) = http_answer(&answer);
+    let (status, problem) = http_parts(&answer);
     assert_eq!((status, &problem["code"]), (403, &json!("FORBIDDEN")), "{problem}");
     assert_eq!(deleted_at(&db, bystander).await, None, "a refusal changed the row");
 }

@@ -72,7 +72,15 @@ pub fn event_for(function: &str, name: &str, target: Uuid) -> Value {
 
 /// An API Gateway response: its status and its JSON body.
 pub async fn call(function: &str, event: &Value) -> (u64, Value) {
-    let response = invoke(function, event).await;
-    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap();
-    (response["statusCode"].as_u64().unwrap(), body)
+    http_parts(&invoke(function, event).await)
+}
+
+/// The status and the JSON body of a function's API Gateway answer.
+pub fn http_parts(answer: &Value) -> (u64, Value) {
+    let body = answer["body"].as_str().unwrap_or("null");
+    let status = answer["statusCode"].as_u64();
+    (
+        status.unwrap_or_else(|| panic!("not an HTTP answer: {answer}")),
+        serde_json::from_str(body).unwrap_or_else(|_| panic!("a body that is not JSON: {answer}")),
+    )
 }
