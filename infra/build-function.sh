@@ -19,7 +19,10 @@ target=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,s
 mkdir -p "$target"
 # sam build --parallel runs one of these per function at once: one builds,
 # the others wait here and then find nothing to do.
+# cargo lambda puts each binary in <lambda dir>/<binary>/bootstrap; one lambda
+# dir per profile, so a local build never hands over a release one or back.
+lambda_dir=$target/lambda-$profile
 flock "$target/.sam-build.lock" \
-  cargo lambda build --quiet --profile "$profile" --arm64 -p erasure-functions
+  cargo lambda build --quiet --profile "$profile" --arm64 -p erasure-functions --lambda-dir "$lambda_dir"
 mkdir -p "$artifacts"
-cp "$target/aarch64-unknown-linux-gnu/$profile/$binary" "$artifacts/bootstrap"
+cp "$lambda_dir/$binary/bootstrap" "$artifacts/bootstrap"

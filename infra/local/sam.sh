@@ -117,6 +117,16 @@ if [ "$(sysctl -n net.ipv4.conf.docker0.route_localnet)" != 1 ] || ! iptables "$
   iptables "${rule[@]:0:2}" -C PREROUTING "${rule[@]:2}" 2>/dev/null || iptables "${rule[@]:0:2}" -I PREROUTING "${rule[@]:2}"
 fi
 
+# PostgreSQL sees a container's own address (the redirect keeps the source):
+# the stack's cluster admits the bridge's subnet, with the same passwords.
+# (A DATABASE_URL database is not the stack's; reaching it is up to its owner.)
+subnet=$(docker network inspect bridge -f '{{(index .IPAM.Config 0).Subnet}}')
+if [ -s "$PGDATA/pg_hba.conf" ] && ! grep -q "^host all all $subnet " "$PGDATA/pg_hba.conf"; then
+  log "admitting sam local's containers ($subnet) to the stack's PostgreSQL"
+  echo "host all all $subnet scram-sha-256 # sam local's containers (infra/local/sam.sh)" >>"$PGDATA/pg_hba.conf"
+  (source "$STATE/stack.env" && psql -qtA "$DATABASE_URL" -c 'SELECT pg_reload_conf()' >/dev/null)
+fi
+
 # --- infra/env.json: the stack's environment as the containers see it ------------------------
 python3 infra/local/env-json.py "$STATE/functions.env" >infra/env.json
 
