@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use common::{call, event_for, invocation, invoke, json_lines, stack};
 use erasure::aws::anchor::Anchors;
 use erasure::aws::{sdk, secrets::Secrets};
