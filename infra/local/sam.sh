@@ -85,13 +85,14 @@ if [ "$(docker image inspect -f '{{index .Config.Labels "erasure.recipe"}}' "$BA
     # mmdebstrap writes the format its output's name ends in: .tar.
     as_root "building the base image's root file system" "make sam-local as root"
     log "building the base image's root file system ($SUITE, $ARCH; minutes under qemu, once)"
-    partial=$CACHE/partial-$SUITE-$ARCH-$recipe_id.tar
+    partial=$CACHE/partial-$SUITE-$ARCH-$recipe_id.tar started=$SECONDS
     mmdebstrap --quiet --format=tar --variant=essential --architectures="$ARCH" --include=ca-certificates \
       --customize-hook='mkdir -p "$1/var/task" "$1/var/runtime" "$1/opt"' \
       --customize-hook='dpkg-query --admindir="$1/var/lib/dpkg" -W >"$1/etc/erasure-stand-in-packages"' \
       "$SUITE" "$partial" >"$LOGS/mmdebstrap.log" 2>&1 ||
       { tail -n 20 "$LOGS/mmdebstrap.log" >&2; die "mmdebstrap failed (log: $LOGS/mmdebstrap.log)"; }
     mv "$partial" "$rootfs"
+    log "built the root file system in $((SECONDS - started)) s"
   fi
   log "loading $BASE_TAG (a local stand-in built from Debian $SUITE, not the AWS image)"
   python3 infra/local/base-image.py "$rootfs" "$ARCH" "$BASE_TAG" "$CACHE/image-$ARCH.tar" \
@@ -132,8 +133,10 @@ python3 infra/local/env-json.py "$STATE/functions.env" >infra/env.json
 
 # --- the functions, built as they ship but for the profile ---------------------------------
 log "sam build into .aws-sam/local (arm64, profile lambda-local)"
+started=$SECONDS
 ERASURE_BUILD_PROFILE=lambda-local sam build --build-dir .aws-sam/local --build-in-source \
   --parallel --no-cached >"$LOGS/sam-build.log" 2>&1 ||
   { tail -n 30 "$LOGS/sam-build.log" >&2; die "sam build failed (log: $LOGS/sam-build.log)"; }
+log "built in $((SECONDS - started)) s"
 infra/check-build.sh .aws-sam/local >&2
-log "sam local is ready: sam local invoke <Function> --event events/... --env-vars infra/env.json"
+log "sam local is ready (${SECONDS} s): sam local invoke <Function> --event events/... --env-vars infra/env.json"

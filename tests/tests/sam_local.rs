@@ -132,10 +132,10 @@ const VOLATILE: [&str; 5] = ["at", "deletedAt", "runId", "durationMs", "content-
 /// An answer with what differs between two runs from the same state masked;
 /// an API Gateway answer's body is parsed so that its fields are compared.
 fn comparable(mut answer: Value) -> Value {
-    if let Some(body) = answer.get("body").and_then(Value::as_str) {
-        if let Ok(parsed) = serde_json::from_str::<Value>(body) {
-            answer["body"] = parsed;
-        }
+    if let Some(body) = answer.get("body").and_then(Value::as_str)
+        && let Ok(parsed) = serde_json::from_str::<Value>(body)
+    {
+        answer["body"] = parsed;
     }
     mask(&mut answer);
     answer
