@@ -32,6 +32,8 @@ command -v dockerd >/dev/null || missing+=(docker.io)
 command -v update-binfmts >/dev/null || missing+=(binfmt-support)
 command -v arch-test >/dev/null || missing+=(arch-test)
 command -v mmdebstrap >/dev/null || missing+=(mmdebstrap)
+command -v iptables >/dev/null || missing+=(iptables)
+command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root "installing ${missing[*]}" "apt-get install ${missing[*]}"
   log "installing ${missing[*]} (apt-get)"

@@ -137,15 +137,13 @@ impl Verifier {
         Ok(self)
     }
 
-    /// The actor of an `Authorization` header value (`Bearer <jwt>`), as a
-    /// canonical UUID.
+    /// The actor of an `Authorization` header value (`Bearer <jwt>`, the
+    /// scheme in any case, as RFC 9110 section 11.1 has it), as a canonical UUID.
     pub fn actor(&self, authorization: Option<&str>) -> Result<Uuid, TokenError> {
         let token = authorization
-            .and_then(|h| {
-                h.strip_prefix("Bearer ")
-                    .or_else(|| h.strip_prefix("bearer "))
-            })
-            .map(str::trim)
+            .and_then(|h| h.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
             .filter(|t| !t.is_empty())
             .ok_or(TokenError::Missing)?;
         let header = decode_header(token).map_err(|e| match e.kind() {

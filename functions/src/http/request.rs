@@ -130,13 +130,31 @@ struct ListQuery {
     limit: Option<String>,
 }
 
+impl ListQuery {
+    /// An empty parameter is no filter: an HTML form sends every field,
+    /// `?deletedAfter=&search=`, the empty ones too.
+    fn without_empty(self) -> ListQuery {
+        let given = |v: Option<String>| v.filter(|v| !v.is_empty());
+        ListQuery {
+            user_type: given(self.user_type),
+            deleted_by: given(self.deleted_by),
+            deleted_after: given(self.deleted_after),
+            deleted_before: given(self.deleted_before),
+            search: given(self.search),
+            page: given(self.page),
+            limit: given(self.limit),
+        }
+    }
+}
+
 /// The trash listing's query: `type`, `deletedBy`, `deletedAfter`,
 /// `deletedBefore` (RFC 3339 or a date), `search`, `page` (from 1) and
-/// `limit` (1 to 100, 20 by default).
+/// `limit` (1 to 100, 20 by default); an empty one is as if absent.
 pub fn list_query(raw: Option<&str>) -> Result<(DeletedFilter, Page), Problem> {
     let invalid = |detail: String| Problem::bad_request("INVALID_QUERY", detail);
-    let q: ListQuery = serde_urlencoded::from_str(raw.unwrap_or(""))
-        .map_err(|e| invalid(format!("the query is not valid: {e}")))?;
+    let q = serde_urlencoded::from_str::<ListQuery>(raw.unwrap_or(""))
+        .map_err(|e| invalid(format!("the query is not valid: {e}")))?
+        .without_empty();
     let number = |name: &str, value: Option<String>, default: u32| -> Result<u32, Problem> {
         value.map_or(Ok(default), |v| {
             v.parse()
@@ -326,10 +344,10 @@ mod tests {
             filter.deleted_before.unwrap().to_rfc3339(),
             "2026-11-20T12:00:00+00:00"
         );
-        assert_eq!(
-            list_query(None).unwrap(),
-            (DeletedFilter::default(), Page::new(1, 20).unwrap())
-        );
+        let unfiltered = (DeletedFilter::default(), Page::new(1, 20).unwrap());
+        assert_eq!(list_query(None).unwrap(), unfiltered);
+        let empty_form = "type=&deletedBy=&deletedAfter=&deletedBefore=&search=&page=&limit=";
+        assert_eq!(list_query(Some(empty_form)).unwrap(), unfiltered);
         for (query, names) in [
             ("type=WIZARD", "type"),
             ("deletedBy=me", "deletedBy"),

@@ -105,6 +105,26 @@ fn valid_tokens_of_each_kind_name_their_actor() {
 }
 
 #[test]
+fn the_bearer_scheme_is_case_insensitive() {
+    let v = verifier();
+    let token = hs256(&claims());
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        assert_eq!(
+            v.actor(Some(&format!("{scheme} {token}"))),
+            Ok(actor()),
+            "{scheme}"
+        );
+    }
+    for scheme in ["Bearerx", "Bear", "Token"] {
+        assert_eq!(
+            v.actor(Some(&format!("{scheme} {token}"))),
+            Err(TokenError::Missing),
+            "{scheme}"
+        );
+    }
+}
+
+#[test]
 fn the_subject_is_compared_in_canonical_form() {
     let upper = with(json!({ "sub": actor().to_string().to_uppercase() }));
     assert_eq!(check(&hs256(&upper)), Ok(actor()));
