@@ -37,7 +37,7 @@ command -v ip >/dev/null || missing+=(iproute2)
 if [ ${#missing[@]} -gt 0 ]; then
   as_root "installing ${missing[*]}" "apt-get install ${missing[*]}"
   log "installing ${missing[*]} (apt-get)"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 # --- the Docker engine -------------------------------------------------------------
