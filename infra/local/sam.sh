@@ -54,6 +54,7 @@ if ! docker info >/dev/null 2>&1; then
     sleep 0.1
   done
   docker info >/dev/null 2>&1 || {
+    rm -f "$PIDS/dockerd"
     tail -n 20 "$LOGS/dockerd.log" >&2
     die "the Docker engine did not start (log above, in $LOGS/dockerd.log): stop any other dockerd, check iptables and that /var/lib/docker is writable"
   }
