@@ -16,7 +16,7 @@ erasure's local stack is up.
 Try:
   source .local/stack.env
   cargo lambda invoke health_check --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT --data-ascii '{}'
-  cargo lambda invoke soft_delete_user --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT \
+  cargo lambda invoke soft_delete_user --invoke-address 127.0.0.1 --invoke-port $LAMBDA_PORT \\
     --data-file events/soft_delete_user/admin-deletes-client.json
   psql "\$DATABASE_URL" -c 'SELECT type, count(*) FROM profiles GROUP BY 1'
 $(if [ -f .aws-sam/local/template.yaml ]; then cat <<SAM
