@@ -4,16 +4,14 @@
 
 mod common;
 
-use common::{call, event_for, invocation, invoke, json_lines, stack};
+use common::{call, event, event_for, fresh_client, invocation, invoke, json_lines, stack};
 use erasure::aws::anchor::Anchors;
 use erasure::aws::{sdk, secrets::Secrets};
 use erasure::jobs::integrity_audit::checks::Check;
 use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use erasure::store::migrations::latest_version;
-use erasure_fixtures::cast;
-use serde_json::{Value, json};
+use serde_json::json;
 use sqlx::PgPool;
-use uuid::Uuid;
 
 #[tokio::test]
 async fn postgres_is_up_and_migrated() {
@@ -45,8 +43,7 @@ async fn moto_serves_the_functions_secrets() {
 
 #[tokio::test]
 async fn the_cleanup_answers_the_scheduled_event_with_its_report() {
-    let event: Value =
-        serde_json::from_str(include_str!("../../events/cleanup/dry-run.json")).unwrap();
+    let event = event("cleanup", "dry-run");
     let report = invoke("cleanup", &event).await;
     assert_eq!(report["dryRun"], true, "{report}");
     assert!(report["overdueRemaining"].is_i64(), "{report}");
@@ -70,8 +67,7 @@ async fn a_misspelt_cleanup_option_fails_the_invocation_before_it_runs() {
 
 #[tokio::test]
 async fn the_functions_answer_under_cargo_lambda_watch() {
-    let event: Value =
-        serde_json::from_str(include_str!("../../events/health_check/post-deploy.json")).unwrap();
+    let event = event("health_check", "post-deploy");
     let report = invoke("health_check", &event).await;
     assert_eq!(report["healthy"], true, "{report}");
     assert_eq!(
@@ -99,17 +95,7 @@ async fn the_functions_answer_under_cargo_lambda_watch() {
 #[tokio::test]
 async fn each_http_route_answers_end_to_end() {
     let db = PgPool::connect(&stack("DATABASE_URL")).await.unwrap();
-    if !cast::is_loaded(&db).await.unwrap() {
-        cast::load(&db).await.unwrap();
-    }
-    // A user of this run only, so the test can run again on the same stack.
-    let email = format!("e2e-{}@example.com", Uuid::new_v4().simple());
-    let user: Uuid =
-        sqlx::query_scalar("INSERT INTO profiles (email, type) VALUES ($1, 'CLIENT') RETURNING id")
-            .bind(&email)
-            .fetch_one(&db)
-            .await
-            .unwrap();
+    let (user, email) = fresh_client(&db).await;
 
     let (status, summary) = call(
         "soft_delete_user",
@@ -187,8 +173,7 @@ async fn the_integrity_audit_answers_its_scheduled_event() {
     audit_log::append(&mut tx, &entry).await.unwrap();
     tx.commit().await.unwrap();
 
-    let event: Value =
-        serde_json::from_str(include_str!("../../events/integrity_audit/scheduled.json")).unwrap();
+    let event = event("integrity_audit", "scheduled");
     let outcome = invoke("integrity_audit", &event).await;
     assert_eq!(outcome["status"], "Complete", "{outcome}");
     let counts = outcome["report"]["counts"].as_object().unwrap();
@@ -211,8 +196,7 @@ async fn the_integrity_audit_answers_its_scheduled_event() {
 
 #[tokio::test]
 async fn the_snapshot_hook_snapshots_and_answers_codedeploy() {
-    let event: Value =
-        serde_json::from_str(include_str!("../../events/snapshot_hook/pre-traffic.json")).unwrap();
+    let event = event("snapshot_hook", "pre-traffic");
     let report = invoke("snapshot_hook", &event).await;
     assert_eq!(report["status"], "Succeeded", "{report}");
     assert_eq!(
@@ -249,10 +233,7 @@ async fn an_http_function_answers_the_smoke_test_with_its_health_and_changes_not
 
 #[tokio::test]
 async fn the_alarm_responder_ignores_an_alarm_that_pauses_nothing_and_refuses_other_events() {
-    let event: Value = serde_json::from_str(include_str!(
-        "../../events/alarm_responder/page-only-alarm.json"
-    ))
-    .unwrap();
+    let event = event("alarm_responder", "page-only-alarm");
     let answer = invoke("alarm_responder", &event).await;
     assert_eq!(answer[0]["outcome"], "Ignored", "{answer}");
     let (status, refused) = invocation(

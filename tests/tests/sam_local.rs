@@ -18,11 +18,10 @@
 mod common;
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{event_for, http_parts, invocation, json_lines, stack};
+use common::{event, event_for, fresh_client, http_parts, invocation, json_lines, root, stack};
 use erasure_fixtures::cast;
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -32,10 +31,6 @@ use uuid::Uuid;
 /// One `sam local` at a time: each starts containers under qemu on two cores,
 /// and the event comparison resets the state the others would act on.
 static TURN: Mutex<()> = Mutex::const_new(());
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// template.yaml's logical id of the function built from `binary`.
 fn logical_id(binary: &str) -> String {
@@ -116,7 +111,7 @@ fn events() -> Vec<(String, String, Value)> {
         for file in std::fs::read_dir(&dir).unwrap() {
             let file = file.unwrap().path();
             let name = file.file_stem().unwrap().to_string_lossy().into_owned();
-            let event = serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+            let event = event(&binary, &name);
             all.push((binary.clone(), name, event));
         }
     }
@@ -165,8 +160,7 @@ async fn every_event_answers_through_sam_local_invoke_as_under_cargo_lambda_watc
     // first cleanup and is not reloaded: purge it now, so that both runs of
     // the cleanup's events find the same users overdue.
     fresh_state(&db).await;
-    let scheduled = include_str!("../../events/cleanup/scheduled.json");
-    invocation("cleanup", &serde_json::from_str(scheduled).unwrap()).await;
+    invocation("cleanup", &event("cleanup", "scheduled")).await;
     let mut differences = Vec::new();
     for (binary, name, event) in events() {
         fresh_state(&db).await;
@@ -184,14 +178,14 @@ async fn every_event_answers_through_sam_local_invoke_as_under_cargo_lambda_watc
     assert!(differences.is_empty(), "{}", differences.join("\n"));
 }
 
-/// A client nobody has deleted, for this run only.
-async fn fresh_user(db: &PgPool) -> Uuid {
-    let email = format!("sam-{}@example.com", Uuid::new_v4().simple());
-    sqlx::query_scalar("INSERT INTO profiles (email, type) VALUES ($1, 'CLIENT') RETURNING id")
-        .bind(email)
-        .fetch_one(db)
+/// A client of this run only, whom any actor of the events may act on now:
+/// the events before used up their minute of the rate limit.
+async fn admitted_client(db: &PgPool) -> (Uuid, String) {
+    sqlx::query("DELETE FROM request_rate")
+        .execute(db)
         .await
-        .unwrap()
+        .unwrap();
+    fresh_client(db).await
 }
 
 async fn deleted_at(db: &PgPool, user: Uuid) -> Option<String> {
@@ -206,14 +200,7 @@ async fn deleted_at(db: &PgPool, user: Uuid) -> Option<String> {
 async fn sam_local_invoke_soft_deletes_a_fresh_user_and_refuses_a_helpdesk_with_403() {
     let _turn = TURN.lock().await;
     let db = database().await;
-    if !cast::is_loaded(&db).await.unwrap() {
-        cast::load(&db).await.unwrap();
-    }
-    sqlx::query("DELETE FROM request_rate")
-        .execute(&db)
-        .await
-        .unwrap();
-    let user = fresh_user(&db).await;
+    let (user, _) = admitted_client(&db).await;
     let answer = sam_invoke(
         "soft_delete_user",
         &event_for("soft_delete_user", "admin-deletes-client", user),
@@ -227,7 +214,7 @@ async fn sam_local_invoke_soft_deletes_a_fresh_user_and_refuses_a_helpdesk_with_
         "the row is not soft-deleted"
     );
 
-    let bystander = fresh_user(&db).await;
+    let (bystander, _) = fresh_client(&db).await;
     let answer = sam_invoke(
         "soft_delete_user",
         &event_for("soft_delete_user", "helpdesk-denied", bystander),
@@ -252,7 +239,7 @@ async fn sam_local_invoke_runs_the_cleanups_dry_run_without_purging() {
     let db = database().await;
     let profiles = "SELECT count(*) FROM profiles";
     let before: i64 = sqlx::query_scalar(profiles).fetch_one(&db).await.unwrap();
-    let event = serde_json::from_str(include_str!("../../events/cleanup/dry-run.json")).unwrap();
+    let event = event("cleanup", "dry-run");
     let report = sam_invoke("cleanup", &event).await;
     assert_eq!(report["dryRun"], true, "{report}");
     let after: i64 = sqlx::query_scalar(profiles).fetch_one(&db).await.unwrap();
@@ -263,8 +250,7 @@ async fn sam_local_invoke_runs_the_cleanups_dry_run_without_purging() {
 async fn sam_local_invoke_runs_the_snapshot_hook_against_the_codedeploy_stand_in() {
     let _turn = TURN.lock().await;
     let answered_before = codedeploy_answers();
-    let event =
-        serde_json::from_str(include_str!("../../events/snapshot_hook/pre-traffic.json")).unwrap();
+    let event = event("snapshot_hook", "pre-traffic");
     let report = sam_invoke("snapshot_hook", &event).await;
     assert_eq!(report["status"], "Succeeded", "{report}");
     assert_eq!(
@@ -404,14 +390,7 @@ impl Drop for StartApi {
 async fn sam_local_start_api_serves_the_templates_routes_and_nothing_else() {
     let _turn = TURN.lock().await;
     let db = database().await;
-    if !cast::is_loaded(&db).await.unwrap() {
-        cast::load(&db).await.unwrap();
-    }
-    sqlx::query("DELETE FROM request_rate")
-        .execute(&db)
-        .await
-        .unwrap();
-    let user = fresh_user(&db).await;
+    let (user, email) = admitted_client(&db).await;
     let api = StartApi::start().await;
 
     let (status, summary) = api
@@ -421,11 +400,6 @@ async fn sam_local_start_api_serves_the_templates_routes_and_nothing_else() {
     assert!(deleted_at(&db, user).await.is_some());
 
     let mut listing = event_for("list_deleted_users", "helpdesk-lists", user);
-    let email: String = sqlx::query_scalar("SELECT email FROM profiles WHERE id = $1")
-        .bind(user)
-        .fetch_one(&db)
-        .await
-        .unwrap();
     listing["rawQueryString"] = json!(format!("search={email}"));
     let (status, page) = api.send(&listing).await;
     assert_eq!(status, 200, "{page}");

@@ -2,10 +2,18 @@
 //! to invoke a function under `cargo lambda watch`.
 #![allow(dead_code)] // each test binary uses its own part
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use erasure_fixtures::cast;
 use serde_json::{Value, json};
+use sqlx::PgPool;
 use uuid::Uuid;
+
+/// The workspace's root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
 
 pub fn stack(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -48,13 +56,15 @@ pub async fn invoke(function: &str, event: &Value) -> Value {
     answer
 }
 
+/// The event `events/<function>/<name>.json`.
+pub fn event(function: &str, name: &str) -> Value {
+    let path = root().join(format!("events/{function}/{name}.json"));
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// An event of `events/`, aimed at `target` instead of the cast member it names.
 pub fn event_for(function: &str, name: &str, target: Uuid) -> Value {
-    let path = format!(
-        "{}/../events/{function}/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let mut event: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut event = event(function, name);
     if let Some(old) = event["pathParameters"]["userId"]
         .as_str()
         .map(str::to_owned)
@@ -83,4 +93,20 @@ pub fn http_parts(answer: &Value) -> (u64, Value) {
         status.unwrap_or_else(|| panic!("not an HTTP answer: {answer}")),
         serde_json::from_str(body).unwrap_or_else(|_| panic!("a body that is not JSON: {answer}")),
     )
+}
+
+/// A client of this run only, so that a test can run again on the same
+/// stack, with the cast (the actors the events name) loaded: its id and email.
+pub async fn fresh_client(db: &PgPool) -> (Uuid, String) {
+    if !cast::is_loaded(db).await.unwrap() {
+        cast::load(db).await.unwrap();
+    }
+    let email = format!("run-{}@example.com", Uuid::new_v4().simple());
+    let id =
+        sqlx::query_scalar("INSERT INTO profiles (email, type) VALUES ($1, 'CLIENT') RETURNING id")
+            .bind(&email)
+            .fetch_one(db)
+            .await
+            .unwrap();
+    (id, email)
 }
