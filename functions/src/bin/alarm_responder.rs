@@ -5,6 +5,7 @@
 use erasure::aws::notify::Announcer;
 use erasure::container::Container;
 use erasure::jobs::alarm_responder::{self, ResponderEvent};
+use erasure::jobs::failure::JobFailure;
 use lambda_runtime::{Error, LambdaEvent, service_fn};
 
 #[tokio::main]
@@ -18,7 +19,7 @@ async fn main() -> Result<(), Error> {
             let responses =
                 alarm_responder::handle(&container.db, announcer, &event.payload).await?;
             tracing::info!(?responses, "alarm responder");
-            Ok::<_, Error>(responses)
+            Ok::<_, JobFailure>(responses)
         },
     ))
     .await

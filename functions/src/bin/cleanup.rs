@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
     let (container, metrics) = (&container, &metrics);
     lambda_runtime::run(service_fn(|event: LambdaEvent<CleanupEvent>| async move {
         let keep_going = deadline::keep_going(event.context.deadline);
-        Ok::<_, Error>(cleanup::handle(container, metrics, &event.payload, &keep_going).await?)
+        cleanup::handle(container, metrics, &event.payload, &keep_going).await
     }))
     .await
 }

@@ -18,10 +18,7 @@ async fn main() -> Result<(), Error> {
     lambda_runtime::run(service_fn(
         |event: LambdaEvent<IntegrityAuditEvent>| async move {
             let keep_going = deadline::keep_going(event.context.deadline);
-            let outcome =
-                invocation::handle(container, metrics, anchors, &event.payload, &keep_going)
-                    .await?;
-            Ok::<_, Error>(outcome)
+            invocation::handle(container, metrics, anchors, &event.payload, &keep_going).await
         },
     ))
     .await

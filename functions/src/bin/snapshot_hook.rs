@@ -27,8 +27,7 @@ async fn main() -> Result<(), Error> {
     let (clients, settings) = (&clients, &settings);
     lambda_runtime::run(service_fn(|event: LambdaEvent<HookEvent>| async move {
         let keep_going = deadline::keep_going(event.context.deadline);
-        let report = pre_traffic::handle(clients, settings, &event.payload, &keep_going).await?;
-        Ok::<_, Error>(report)
+        pre_traffic::handle(clients, settings, &event.payload, &keep_going).await
     }))
     .await
 }

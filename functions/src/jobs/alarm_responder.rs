@@ -18,6 +18,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 use sqlx::PgPool;
 
+use super::failure::{FailureKind, Job, JobFailure};
 use crate::aws::notify::Announcer;
 use crate::domain::pauses::{self, Decision, Resume, Scope};
 use crate::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
@@ -168,7 +169,7 @@ pub enum Response {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ResponderError {
+enum ResponderError {
     #[error("the database: {0}")]
     Database(#[from] sqlx::Error),
     #[error(
@@ -177,9 +178,37 @@ pub enum ResponderError {
     UnknownScope(String),
 }
 
+impl From<ResponderError> for JobFailure {
+    fn from(e: ResponderError) -> JobFailure {
+        match e {
+            ResponderError::Database(db) => JobFailure::database(
+                Job::AlarmResponder,
+                &db,
+                "the alarms of the event before it are applied; a retry applies the rest",
+            ),
+            unknown @ ResponderError::UnknownScope(_) => JobFailure::new(
+                Job::AlarmResponder,
+                FailureKind::InvalidRequest,
+                unknown.to_string(),
+                &unknown,
+            ),
+        }
+    }
+}
+
 /// Applies the event. Announcing is best effort: the change is committed,
 /// and a failed announcement is logged.
 pub async fn handle(
+    db: &PgPool,
+    announcer: &Announcer,
+    event: &ResponderEvent,
+) -> Result<Vec<Response>, JobFailure> {
+    respond(db, announcer, event)
+        .await
+        .map_err(JobFailure::from)
+}
+
+async fn respond(
     db: &PgPool,
     announcer: &Announcer,
     event: &ResponderEvent,

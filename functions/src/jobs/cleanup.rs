@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::{Connection, PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::failure::{Job, JobFailure};
 use crate::aws::metrics::{Metric, Metrics};
 use crate::config::CleanupConfig;
 use crate::container::Container;
@@ -275,7 +276,7 @@ pub async fn handle(
     metrics_client: &Metrics,
     event: &CleanupEvent,
     keep_going: &(dyn Fn() -> bool + Sync),
-) -> Result<CleanupReport, sqlx::Error> {
+) -> Result<CleanupReport, JobFailure> {
     let mode = if event.options.dry_run {
         Mode::DryRun
     } else {
@@ -289,7 +290,11 @@ pub async fn handle(
         mode,
         keep_going,
     )
-    .await?;
+    .await
+    .map_err(|e| {
+        let committed = "the batches before it are committed; the next run continues";
+        JobFailure::database(Job::Cleanup, &e, committed)
+    })?;
     if !report.dry_run
         && let Err(e) = metrics_client.publish(FUNCTION, &metrics(&report)).await
     {

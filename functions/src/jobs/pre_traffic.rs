@@ -6,6 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::failure::{FailureKind, Job, JobFailure};
 use super::smoke_test::{self, SmokeTestError};
 use super::snapshot::{self, SnapshotError, Taken};
 use crate::aws::codedeploy::{CodeDeploy, HookStatus};
@@ -71,7 +72,7 @@ pub async fn handle(
     settings: &SnapshotConfig,
     event: &HookEvent,
     keep_going: &(dyn Fn() -> bool + Sync),
-) -> Result<HookReport, String> {
+) -> Result<HookReport, JobFailure> {
     let mut report = HookReport {
         status: HookStatus::Succeeded,
         snapshot: None,
@@ -123,6 +124,10 @@ pub async fn handle(
             &event.hook_execution_id,
             report.status,
         )
-        .await?;
+        .await
+        .map_err(|e| {
+            let message = "CodeDeploy could not be told the hook's verdict; the hook times out, which fails the deployment";
+            JobFailure::new(Job::SnapshotHook, FailureKind::CodeDeployUnreachable, message, &e)
+        })?;
     Ok(report)
 }

@@ -15,6 +15,7 @@ use crate::aws::metrics::{Metric, Metrics};
 use crate::container::Container;
 use crate::domain::plan::PLAN;
 use crate::jobs::event::JobEvent;
+use crate::jobs::failure::{Job, JobFailure};
 use crate::store::audit_log::{self, ChainReport};
 use crate::store::integrity_runs;
 
@@ -57,6 +58,22 @@ pub enum IntegrityAuditOutcome {
 /// One invocation. `metrics` and `anchors` are built once per container, as
 /// the other AWS clients are.
 pub async fn handle(
+    container: &Container,
+    metrics: &Metrics,
+    anchors: &Anchors,
+    event: &IntegrityAuditEvent,
+    keep_going: &(dyn Fn() -> bool + Sync),
+) -> Result<IntegrityAuditOutcome, JobFailure> {
+    audit(container, metrics, anchors, event, keep_going)
+        .await
+        .map_err(|e| {
+            let committed =
+                "the progress saved before it stands; the next invocation resumes there";
+            JobFailure::database(Job::IntegrityAudit, &e, committed)
+        })
+}
+
+async fn audit(
     container: &Container,
     metrics: &Metrics,
     anchors: &Anchors,

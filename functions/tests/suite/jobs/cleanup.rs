@@ -11,11 +11,13 @@ use erasure::config::CleanupConfig;
 use erasure::domain::plan::PLAN;
 use erasure::domain::{ActorId, TargetId};
 use erasure::jobs::cleanup::{self, CleanupEvent, CleanupReport, Mode};
+use erasure::jobs::failure::{Job, JobFailure};
 use erasure::store::audit_log::{self, ChainReport};
 use erasure::store::audited::Origin;
 use erasure::store::deletion;
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::seed::{SeedSpec, Seeded, seed};
+use lambda_runtime::Diagnostic;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -346,10 +348,22 @@ async fn a_connection_killed_mid_batch_rolls_the_batch_back_and_the_next_run_com
         killed.await.unwrap(),
         "the waiting batch was found and killed"
     );
-    let result = running.await.unwrap();
+    let dropped = running.await.unwrap().unwrap_err();
+    // What Lambda is told: the job and the kind, no SQL or host.
+    let told = Diagnostic::from(JobFailure::database(
+        Job::Cleanup,
+        &dropped,
+        "the next run continues",
+    ));
+    assert_eq!(
+        told.error_type, "Cleanup.DatabaseUnavailable",
+        "{dropped:?}"
+    );
     assert!(
-        result.is_err(),
-        "the run reports the dropped connection: {result:?}"
+        told.error_message
+            .starts_with("the database could not be reached or dropped the session"),
+        "{}",
+        told.error_message
     );
     holder.rollback().await.unwrap();
 
