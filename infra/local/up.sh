@@ -167,8 +167,10 @@ if $functions; then
     port_open "$LAMBDA_PORT" && die "port $LAMBDA_PORT is taken by something else (set ERASURE_LAMBDA_PORT)"
     log "starting cargo lambda watch on 127.0.0.1:$LAMBDA_PORT"
     # The functions get functions.env only, never the owner's DATABASE_URL.
+    # --disable-cors: watch's own CORS echoes any Origin with credentials;
+    # without it the functions' CORS answers, as in production.
     env -u DATABASE_URL setsid cargo lambda watch --manifest-path functions/Cargo.toml \
-      --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
+      --disable-cors --invoke-address 127.0.0.1 --invoke-port "$LAMBDA_PORT" \
       --env-file "$STATE/functions.env" </dev/null >"$LOGS/lambda.log" 2>&1 &
     echo $! >"$PIDS/lambda"
   fi

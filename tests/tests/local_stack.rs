@@ -250,3 +250,48 @@ async fn the_alarm_responder_ignores_an_alarm_that_pauses_nothing_and_refuses_ot
         "{refused}"
     );
 }
+
+/// A browser's preflight through a function URL under `cargo lambda watch`
+/// (started with `--disable-cors`, so the functions' own CORS answers, as the
+/// HTTP API's CorsConfiguration does in production): the configured origin
+/// is allowed without credentials, any other gets no CORS headers at all.
+#[tokio::test]
+async fn cors_under_cargo_lambda_watch_answers_as_production() {
+    let url = format!(
+        "{}/lambda-url/list_deleted_users/api/users/deleted",
+        stack("ERASURE_LAMBDA_URL")
+    );
+    let preflight = |origin: &'static str| {
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+            .timeout(std::time::Duration::from_secs(300))
+            .send()
+    };
+    let allowed = preflight("http://localhost:3000").await.unwrap();
+    let headers = allowed.headers();
+    assert_eq!(
+        headers["access-control-allow-origin"], "http://localhost:3000",
+        "{headers:?}"
+    );
+    assert!(
+        headers["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("GET"),
+        "{headers:?}"
+    );
+    assert!(
+        !headers.contains_key("access-control-allow-credentials"),
+        "{headers:?}"
+    );
+    let foreign = preflight("https://evil.example").await.unwrap();
+    let cors: Vec<_> = foreign
+        .headers()
+        .keys()
+        .filter(|k| k.as_str().starts_with("access-control-allow"))
+        .collect();
+    assert!(cors.is_empty(), "another origin gets nothing: {cors:?}");
+}
