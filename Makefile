@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion validate build sam-local
+.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion bench-refusals validate build sam-local
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -36,6 +36,11 @@ bench-cleanup:
 bench-deletion:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench deletion
+
+## bench-refusals: soft delete latency during a burst of 1,000 refused requests, counted per minute against an audit row each (BENCH_REFUSALS, BENCH_ROUNDS)
+bench-refusals:
+	infra/local/up.sh
+	$(STACK) && cargo bench -p erasure-functions --bench refusals
 
 ## validate: cfn-lint (with the serverless rules) and sam validate on template.yaml
 validate:

@@ -17,6 +17,7 @@
 //! round trip is measured and printed. Needs the owner's DATABASE_URL
 //! (`source .local/stack.env`).
 
+#[allow(dead_code, reason = "each benchmark uses part of the shared module")]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -23,19 +23,13 @@ use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
-    admin, behind_the_network, copy_of, env_number, purge_by_hand, round_trip, seeded_template,
+    admin, behind_the_network, copy_of, env_number, percentiles, purge_by_hand, round_trip,
+    seeded_template,
 };
 use uuid::Uuid;
 
 const TEMPLATE: &str = "erasure_bench_deletion_template";
 const COPY: &str = "erasure_bench_deletion_run";
-
-/// Median and 95th percentile.
-fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
-    took.sort();
-    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.95))
-}
 
 async fn raw_soft_delete(db: &PgPool, actor: Uuid, user: Uuid) {
     let mut tx = db.begin().await.unwrap();

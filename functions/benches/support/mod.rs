@@ -104,6 +104,13 @@ fn delayed(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Du
     });
 }
 
+/// Median and 95th percentile.
+pub fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
+    took.sort();
+    let at = |q: f64| took[((took.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.95))
+}
+
 /// The mean round trip of `SELECT 1` on one of `db`'s connections.
 pub async fn round_trip(db: &PgPool) -> Duration {
     let mut conn = db.acquire().await.unwrap();

@@ -1,6 +1,6 @@
 //! What an HTTP function holds for its lifetime, and the steps every request
 //! takes before and after the store acts: authenticate, rate limit,
-//! Idempotency-Key.
+//! Idempotency-Key, and counting the refusals among them.
 
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -13,9 +13,10 @@ use crate::auth::keys::{self, VerifierError};
 use crate::config::http::HttpConfig;
 use crate::container::Container;
 use crate::domain::ActorId;
-use crate::store::audited::Deps;
+use crate::store::audited::{Deps, Origin};
 use crate::store::errors::RequestError;
 use crate::store::idempotency_keys::{self as idempotency, Claim, Stored};
+use crate::store::refused_requests::{self, Refusal};
 use crate::store::request_rate::{self, Bucket, Verdict};
 
 pub struct App {
@@ -72,7 +73,8 @@ impl App {
         } else {
             (Bucket::Listings, self.http.listings_per_minute)
         };
-        match request_rate::check(&self.container.db, actor.0, bucket, per_minute).await {
+        let now = chrono::Utc::now();
+        match request_rate::check(&self.container.db, actor.0, bucket, per_minute, now).await {
             Ok(Verdict::Allowed) => Ok(()),
             Ok(Verdict::Limited { retry_after }) => {
                 tracing::warn!(%actor, ?route, "rate limited");
@@ -87,38 +89,67 @@ impl App {
         }
     }
 
+    /// Counts a refusal of an authenticated actor's request before the
+    /// store's flow (a 4xx: the rate limit, a bad body or header, an
+    /// Idempotency-Key reused) in `refused_requests`, and passes the result
+    /// on. A refusal that cannot be counted is logged instead.
+    pub async fn counting_refusal<T>(
+        &self,
+        actor: ActorId,
+        route: Route,
+        origin: &Result<Origin, Problem>,
+        result: Result<T, Problem>,
+    ) -> Result<T, Problem> {
+        if let Err(problem) = &result
+            && problem.status.is_client_error()
+        {
+            let origin = origin.as_ref().cloned().unwrap_or_default();
+            let refusal = Refusal {
+                actor,
+                route: route.function(),
+                status: problem.status.as_u16(),
+                code: problem.code,
+                origin: &origin,
+            };
+            let now = chrono::Utc::now();
+            if let Err(e) = refused_requests::count(&self.container.db, &refusal, now).await {
+                tracing::error!(error = %e, %actor, code = problem.code, "could not count a refused request");
+            }
+        }
+        result
+    }
+
     /// Runs a mutation once per Idempotency-Key: a retry with the same key
     /// and request gets the first answer; a failure worth retrying (timeout,
-    /// unavailable) frees the key for the retry.
+    /// unavailable) frees the key for the retry. The key's own refusals
+    /// (reused on another request, still in use) are the `Err`.
     pub async fn once<T: Serialize>(
         &self,
         actor: ActorId,
         idempotency: Option<(String, String)>,
         act: impl Future<Output = Result<T, RequestError>>,
-    ) -> Response {
+    ) -> Result<Response, Problem> {
         let Some((key, fingerprint)) = idempotency else {
-            return answer(act.await);
+            return Ok(answer(act.await));
         };
         let db = &self.container.db;
         match idempotency::claim(db, actor.0, &key, &fingerprint).await {
-            Err(e) => return db_problem(e).into_response(),
-            Ok(Claim::Replay(stored)) => return replay(stored),
+            Err(e) => return Err(db_problem(e)),
+            Ok(Claim::Replay(stored)) => return Ok(replay(stored)),
             Ok(Claim::Mismatch) => {
-                return Problem::new(
+                return Err(Problem::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     "IDEMPOTENCY_KEY_REUSED",
                     "this Idempotency-Key was used for a different request",
-                )
-                .into_response();
+                ));
             }
             Ok(Claim::InProgress) => {
-                return Problem::new(
+                return Err(Problem::new(
                     StatusCode::CONFLICT,
                     "IDEMPOTENCY_KEY_IN_USE",
                     "a request with this Idempotency-Key is still running",
                 )
-                .retry_after(1)
-                .into_response();
+                .retry_after(1));
             }
             Ok(Claim::Claimed) => {}
         }
@@ -128,7 +159,7 @@ impl App {
             if let Err(e) = idempotency::release(db, actor.0, &key).await {
                 tracing::error!(error = %e, "could not release an Idempotency-Key");
             }
-            return response;
+            return Ok(response);
         }
         let (parts, body) = response.into_parts();
         let bytes = axum::body::to_bytes(body, usize::MAX)
@@ -142,7 +173,7 @@ impl App {
             // The act committed; only its replay is lost. Answer it.
             tracing::error!(error = %e, "could not store the response for an Idempotency-Key");
         }
-        Response::from_parts(parts, axum::body::Body::from(bytes))
+        Ok(Response::from_parts(parts, axum::body::Body::from(bytes)))
     }
 }
 
@@ -182,7 +213,7 @@ fn db_problem(e: sqlx::Error) -> Problem {
 }
 
 fn problem(e: &RequestError) -> Problem {
-    if matches!(e, RequestError::Internal(_)) {
+    if e.is_unexpected() {
         // A 500 is a bug: keep the whole chain.
         tracing::error!(error = ?e, "unexpected failure");
     }

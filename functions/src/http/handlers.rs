@@ -83,9 +83,16 @@ pub async fn list_deleted(
     let (parts, _) = req.into_parts();
     let listed = async {
         let actor = app.authenticate(&parts.headers)?;
-        app.admit(actor, Route::ListDeleted).await?;
-        let (filter, page) = request::list_query(query.as_deref())?;
         let origin = origin(&parts);
+        let checked = async {
+            app.admit(actor, Route::ListDeleted).await?;
+            let origin = origin.clone()?;
+            let (filter, page) = request::list_query(query.as_deref())?;
+            Ok((filter, page, origin))
+        };
+        let (filter, page, origin) = app
+            .counting_refusal(actor, Route::ListDeleted, &origin, checked.await)
+            .await?;
         Ok::<_, Problem>(answer(
             trash::list(&app.deps(), actor, &filter, page, &origin).await,
         ))
@@ -103,26 +110,35 @@ async fn mutate(
     let target = request::user_id(raw_id)?;
     let (parts, body) = req.into_parts();
     let actor = app.authenticate(&parts.headers)?;
-    app.admit(actor, route).await?;
     let origin = origin(&parts);
-    let idempotency_key = idempotency_key(&parts.headers)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
-        .await
-        .map_err(|_| request::too_large())?;
-    let body = request::json(&bytes)?;
-    let command = parse(&body)?;
-    let idempotency = idempotency_key.map(|key| {
-        let fingerprint = idempotency::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
-        (key, fingerprint)
-    });
+    let checked = async {
+        app.admit(actor, route).await?;
+        let origin = origin.clone()?;
+        let idempotency_key = idempotency_key(&parts.headers)?;
+        let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
+            .await
+            .map_err(|_| request::too_large())?;
+        let body = request::json(&bytes)?;
+        let command = parse(&body)?;
+        let idempotency = idempotency_key.map(|key| {
+            let fingerprint =
+                idempotency::fingerprint(parts.method.as_str(), parts.uri.path(), &body);
+            (key, fingerprint)
+        });
+        Ok((command, idempotency, origin))
+    };
+    let (command, idempotency, origin) = app
+        .counting_refusal(actor, route, &origin, checked.await)
+        .await?;
     let deps = app.deps();
-    Ok(app
-        .once(
-            actor,
-            idempotency,
-            command.execute(&deps, actor, target, &origin),
-        )
-        .await)
+    let once = app.once(
+        actor,
+        idempotency,
+        command.execute(&deps, actor, target, &origin),
+    );
+    let answered = once.await;
+    app.counting_refusal(actor, route, &Ok(origin), answered)
+        .await
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
@@ -140,6 +156,6 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
         .transpose()
 }
 
-fn origin(parts: &Parts) -> Origin {
+fn origin(parts: &Parts) -> Result<Origin, Problem> {
     request::origin(&parts.headers, parts.extensions.get::<RequestContext>())
 }

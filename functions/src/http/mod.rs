@@ -1,5 +1,6 @@
 //! The HTTP functions: the route table (`routes`) and the router that wires
-//! it (`router`), thin handlers, request parsing, problem+json, and the steps
+//! it (`router`), thin handlers, request parsing (`request`, with the rules
+//! for free text in `text`), problem+json, and the steps
 //! every request takes around the store (`app`: token, rate limit,
 //! Idempotency-Key), with metrics; what an invocation is (`invocation`: a
 //! request, or the deploy's smoke test). The store does the work; this module
@@ -14,6 +15,7 @@ pub mod request;
 pub mod router;
 pub mod routes;
 pub mod telemetry;
+pub mod text;
 
 use std::sync::Arc;
 

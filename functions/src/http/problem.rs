@@ -172,6 +172,11 @@ impl From<&RequestError> for Problem {
                 code,
                 "an unexpected error; nothing was changed",
             ),
+            RequestError::ListingFailed(_) => Problem::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                code,
+                "an unexpected error while listing deleted users; nothing was changed",
+            ),
         }
     }
 }

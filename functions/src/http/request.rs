@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::problem::Problem;
+use super::text::{self, Lines};
 use crate::domain::TargetId;
 use crate::domain::UserType;
 use crate::store::audited::Origin;
@@ -27,13 +28,15 @@ pub fn user_id(raw: &str) -> Result<TargetId, Problem> {
     if raw.is_empty() {
         return Err(Problem::bad_request("INVALID_ID", "the user id is missing"));
     }
-    match Uuid::try_parse(raw) {
-        Ok(id) if raw.len() == 36 => Ok(TargetId(id)),
-        _ => Err(Problem::bad_request(
-            "INVALID_ID",
-            format!("the user id {raw:?} is not a UUID"),
-        )),
-    }
+    hyphenated_uuid(raw).map(TargetId).ok_or_else(|| {
+        Problem::bad_request("INVALID_ID", format!("the user id {raw:?} is not a UUID"))
+    })
+}
+
+/// A UUID in its 36-character hyphenated form (as `openapi.yaml` declares
+/// ids), not the braced, URN or bare forms `Uuid` would also take.
+fn hyphenated_uuid(raw: &str) -> Option<Uuid> {
+    Uuid::try_parse(raw).ok().filter(|_| raw.len() == 36)
 }
 
 /// The body as JSON (`{}` when empty), within the size cap.
@@ -66,10 +69,12 @@ struct SoftDeleteBody {
     reason: Option<String>,
 }
 
-/// `{reason?}`: an optional reason for the soft delete.
+/// `{reason?}`: an optional reason for the soft delete. A blank one is no
+/// reason: stored as NULL, like an absent one.
 pub fn soft_delete_reason(body: &serde_json::Value) -> Result<Option<String>, Problem> {
     let SoftDeleteBody { reason } = typed(body)?;
-    reason.map(|r| reason_text(&r, 0)).transpose()
+    let reason = reason.map(|r| reason_text(&r, 0)).transpose()?;
+    Ok(reason.filter(|r| !r.is_empty()))
 }
 
 #[derive(Debug, Deserialize)]
@@ -99,16 +104,18 @@ pub fn no_fields(body: &serde_json::Value) -> Result<(), Problem> {
     typed::<Empty>(body).map(|_| ())
 }
 
+/// A reason may span lines; its minimum counts the characters that show,
+/// its maximum every character sent.
 fn reason_text(raw: &str, min_chars: usize) -> Result<String, Problem> {
-    let reason = raw.trim();
-    let chars = reason.chars().count();
-    if chars < min_chars {
+    let reason = text::clean(raw, Lines::Many)
+        .map_err(|f| Problem::bad_request("INVALID_REASON", format!("the reason holds {f}")))?;
+    if text::visible_chars(reason) < min_chars {
         return Err(Problem::bad_request(
             "INVALID_REASON",
-            format!("the reason needs at least {min_chars} characters"),
+            format!("the reason needs at least {min_chars} characters that show"),
         ));
     }
-    if chars > MAX_REASON_CHARS {
+    if raw.chars().count() > MAX_REASON_CHARS {
         return Err(Problem::bad_request(
             "INVALID_REASON",
             format!("the reason is over {MAX_REASON_CHARS} characters"),
@@ -174,7 +181,8 @@ pub fn list_query(raw: Option<&str>) -> Result<(DeletedFilter, Page), Problem> {
         deleted_by: q
             .deleted_by
             .map(|id| {
-                Uuid::try_parse(&id).map_err(|_| invalid(format!("deletedBy={id:?} is not a UUID")))
+                hyphenated_uuid(&id)
+                    .ok_or_else(|| invalid(format!("deletedBy={id:?} is not a UUID")))
             })
             .transpose()?,
         deleted_after: q
@@ -185,20 +193,30 @@ pub fn list_query(raw: Option<&str>) -> Result<(DeletedFilter, Page), Problem> {
             .deleted_before
             .map(|t| instant("deletedBefore", &t))
             .transpose()?,
-        search: q
-            .search
-            .map(|s| s.trim().to_owned())
-            .filter(|s| !s.is_empty()),
+        search: q.search.map(|s| search_text(&s)).transpose()?.flatten(),
     };
     Ok((filter, page))
+}
+
+/// The search term: one line; a blank one is no filter.
+fn search_text(raw: &str) -> Result<Option<String>, Problem> {
+    let term = text::clean(raw, Lines::One)
+        .map_err(|f| Problem::bad_request("INVALID_SEARCH", format!("search holds {f}")))?;
+    Ok((!term.is_empty()).then(|| term.to_owned()))
 }
 
 fn instant(name: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
     DateTime::parse_from_rfc3339(raw)
         .map(|t| t.with_timezone(&Utc))
         .or_else(|_| {
+            // A full-date (RFC 3339 §5.6) is exactly YYYY-MM-DD; chrono would
+            // also take unpadded months and days.
+            let full_date = raw.len() == 10;
             NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+                .ok()
+                .filter(|_| full_date)
                 .map(|d| d.and_time(Default::default()).and_utc())
+                .ok_or(())
         })
         .map_err(|_| {
             Problem::bad_request(
@@ -208,24 +226,49 @@ fn instant(name: &str, raw: &str) -> Result<DateTime<Utc>, Problem> {
         })
 }
 
+/// Longest user agent the audit log keeps (the rest is cut off).
+pub const MAX_USER_AGENT_CHARS: usize = 512;
+
 /// Where the request came from, for the audit log: API Gateway's view of the
-/// source IP and its request id (the caller cannot forge either).
-pub fn origin(headers: &HeaderMap, context: Option<&RequestContext>) -> Origin {
+/// source IP and its request id (the caller cannot forge either), and the
+/// user agent, which is one line of text (UTF-8; a NUL or a control
+/// character in it is a 400, as in every text the service records).
+pub fn origin(headers: &HeaderMap, context: Option<&RequestContext>) -> Result<Origin, Problem> {
     let (source_ip, request_id) = match context {
         Some(RequestContext::ApiGatewayV2(c)) => (
             c.http.source_ip.as_deref().and_then(|ip| ip.parse().ok()),
-            c.request_id.clone(),
+            c.request_id.as_deref(),
         ),
         _ => (None, None),
     };
-    Origin {
+    let user_agent = headers
+        .get(header::USER_AGENT)
+        .map(|v| {
+            let ua = std::str::from_utf8(v.as_bytes()).map_err(|_| {
+                Problem::bad_request("INVALID_USER_AGENT", "the User-Agent is not UTF-8")
+            })?;
+            let ua = text::clean(ua, Lines::One).map_err(|f| {
+                Problem::bad_request("INVALID_USER_AGENT", format!("the User-Agent holds {f}"))
+            })?;
+            Ok::<_, Problem>(ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>())
+        })
+        .transpose()?
+        .filter(|ua| !ua.is_empty());
+    let request_id = request_id
+        .map(|id| {
+            text::clean(id, Lines::One).map(str::to_owned).map_err(|f| {
+                Problem::bad_request(
+                    "INVALID_REQUEST_CONTEXT",
+                    format!("the request id holds {f}"),
+                )
+            })
+        })
+        .transpose()?;
+    Ok(Origin {
         source_ip,
-        user_agent: headers
-            .get(header::USER_AGENT)
-            .and_then(|v| v.to_str().ok())
-            .map(|ua| ua.chars().take(512).collect()),
+        user_agent,
         request_id,
-    }
+    })
 }
 
 #[cfg(test)]

@@ -44,6 +44,9 @@ pub enum RequestError {
     Busy(#[source] sqlx::Error),
     #[error("unexpected database error: {0}")]
     Internal(#[source] sqlx::Error),
+    /// `Internal`, on a read: the listing failed, and nothing was deleted.
+    #[error("unexpected database error while listing: {0}")]
+    ListingFailed(#[source] sqlx::Error),
 }
 
 impl RequestError {
@@ -61,7 +64,25 @@ impl RequestError {
             RequestError::Timeout => "TRANSACTION_TIMEOUT",
             RequestError::Unavailable(_) | RequestError::Busy(_) => "CONNECTION_FAILED",
             RequestError::Internal(_) => "DELETION_FAILED",
+            RequestError::ListingFailed(_) => "LISTING_FAILED",
         }
+    }
+
+    /// The same failure, met by a read: an unexpected error gets the
+    /// listing's own code rather than the mutations'.
+    pub fn on_read(self) -> RequestError {
+        match self {
+            RequestError::Internal(e) => RequestError::ListingFailed(e),
+            other => other,
+        }
+    }
+
+    /// A bug rather than a refusal or an outage (answered 500).
+    pub fn is_unexpected(&self) -> bool {
+        matches!(
+            self,
+            RequestError::Internal(_) | RequestError::ListingFailed(_)
+        )
     }
 
     /// How the audit log records it.

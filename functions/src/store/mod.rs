@@ -1,6 +1,6 @@
 //! PostgreSQL, production SQL only. One module per table for its statements
 //! (`profiles`, `sessions`, `audit_log`, `integrity_runs`, `request_rate`,
-//! `idempotency_keys`, `pauses`); the statements
+//! `idempotency_keys`, `pauses`, `refused_requests`); the statements
 //! the deletion plan generates across tables (`purge`); the flows of one
 //! request (`deletion`, `trash`) on the skeleton they share (`audited`) and
 //! their error type (`errors`); the pool, the migrations and schema
@@ -17,6 +17,7 @@ pub mod pauses;
 pub mod pool;
 pub mod profiles;
 pub mod purge;
+pub mod refused_requests;
 pub mod request_rate;
 pub mod schema;
 pub mod sessions;

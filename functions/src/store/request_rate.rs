@@ -1,11 +1,17 @@
 //! Requests per actor per minute, kept in PostgreSQL so that the limit holds
-//! across every Lambda container (the generic cell rate algorithm: one row
-//! per actor and bucket, updated atomically, never swept).
+//! across every Lambda container: a sliding window, so that "10 a minute"
+//! means at most 10 in any 60 seconds. One row per actor and bucket holds
+//! the times of the requests it admitted in the last minute; the row is
+//! updated under its lock, so concurrent requests are counted one by one.
 
 use std::time::Duration;
 
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
+
+/// The window the limit counts in.
+pub const WINDOW: Duration = Duration::from_secs(60);
 
 /// What a limit is counted against: mutations and listings separately, so
 /// that paging through the trash does not use up an admin's deletions.
@@ -27,54 +33,65 @@ impl Bucket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Allowed,
-    /// Over the limit; the next request is allowed after this long.
+    /// Over the limit; the next request is admitted after this long.
     Limited {
         retry_after: Duration,
     },
 }
 
-/// Counts one request of `actor` against `per_minute` in `bucket`.
-///
-/// Each request pushes the actor's theoretical arrival time one interval
-/// (a minute / `per_minute`) further; the request is allowed while that stays
-/// within a minute of now. A full burst is allowed, then one request per
-/// interval. A refused request does not move the time, so hammering does not
-/// lengthen the wait.
+/// Counts one request of `actor`, arriving `now`, against `per_minute` in
+/// `bucket`: admitted while fewer than `per_minute` requests were admitted
+/// in the 60 seconds before (`(now - 60 s, now]`). A refused request is not
+/// counted, so hammering does not lengthen the wait.
 pub async fn check(
     db: &PgPool,
     actor: Uuid,
     bucket: Bucket,
     per_minute: u32,
+    now: DateTime<Utc>,
 ) -> Result<Verdict, sqlx::Error> {
-    // Whole microseconds, rounded down: a full burst always fits the minute.
-    let interval_us = 60_000_000 / i64::from(per_minute.max(1));
-    let row: Option<(f64,)> = sqlx::query_as(
-        "INSERT INTO request_rate AS r (actor_id, bucket, tat)
-         VALUES ($1, $2, now() + $3 * interval '1 microsecond')
+    let limit = i64::from(per_minute.max(1));
+    let admitted: Option<bool> = sqlx::query_scalar(
+        "INSERT INTO request_rate AS r (actor_id, bucket, admitted)
+         VALUES ($1, $2, ARRAY[$4::timestamptz])
          ON CONFLICT (actor_id, bucket) DO UPDATE
-            SET tat = greatest(r.tat, now()) + $3 * interval '1 microsecond'
-          WHERE greatest(r.tat, now()) + $3 * interval '1 microsecond' <= now() + interval '1 minute'
-         RETURNING 0::float8",
+            SET admitted = ARRAY(SELECT t FROM unnest(r.admitted) t
+                                  WHERE t > $4 - interval '1 minute' ORDER BY t) || $4
+          WHERE (SELECT count(*) FROM unnest(r.admitted) t
+                  WHERE t > $4 - interval '1 minute') < $3
+         RETURNING true",
     )
     .bind(actor)
     .bind(bucket.as_str())
-    .bind(interval_us)
+    .bind(limit)
+    .bind(now)
     .fetch_optional(db)
     .await?;
-    if row.is_some() {
+    if admitted.is_some() {
         return Ok(Verdict::Allowed);
     }
-    let (wait_secs,): (f64,) = sqlx::query_as(
-        "SELECT EXTRACT(EPOCH FROM greatest(tat, now()) + $3 * interval '1 microsecond'
-                                   - now() - interval '1 minute')::float8
+    let window: Vec<DateTime<Utc>> = sqlx::query_scalar(
+        "SELECT ARRAY(SELECT t FROM unnest(admitted) t
+                       WHERE t > $3 - interval '1 minute' ORDER BY t)
            FROM request_rate WHERE actor_id = $1 AND bucket = $2",
     )
     .bind(actor)
     .bind(bucket.as_str())
-    .bind(interval_us)
+    .bind(now)
     .fetch_one(db)
     .await?;
     Ok(Verdict::Limited {
-        retry_after: Duration::from_secs_f64(wait_secs.max(0.0)),
+        retry_after: room_at(&window, per_minute.max(1) as usize, now),
     })
+}
+
+/// How long until the window holds fewer than `limit` requests: until the
+/// request that makes it full is 60 seconds old.
+fn room_at(window: &[DateTime<Utc>], limit: usize, now: DateTime<Utc>) -> Duration {
+    window
+        .get(window.len().saturating_sub(limit))
+        .map_or(Duration::ZERO, |&t| {
+            let free_at = t + TimeDelta::from_std(WINDOW).unwrap_or_default();
+            (free_at - now).to_std().unwrap_or(Duration::ZERO)
+        })
 }

@@ -67,7 +67,8 @@ pub async fn list(
         tx.commit().await?;
         Ok(listing(total, rows, page, deps.settings.grace_period))
     }
-    .await;
+    .await
+    .map_err(RequestError::on_read);
     if let Err(e) = &result {
         record_refusal(deps.db, &attempt, e).await;
     }

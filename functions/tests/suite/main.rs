@@ -11,5 +11,6 @@ mod common;
 mod health;
 mod http;
 mod jobs;
+mod parsers;
 mod schema;
 mod store;

@@ -137,6 +137,19 @@ pub fn event(function: &str, name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// `event` with the header `name` set to `value`.
+pub fn with_header(mut event: serde_json::Value, name: &str, value: &str) -> serde_json::Value {
+    event["headers"][name] = serde_json::json!(value);
+    event
+}
+
+/// The event `events/<function>/<name>.json` with `body` as its JSON body.
+pub fn with_body(function: &str, name: &str, body: serde_json::Value) -> serde_json::Value {
+    let mut e = event(function, name);
+    e["body"] = serde_json::json!(body.to_string());
+    e
+}
+
 /// A response, taken apart.
 #[derive(Debug)]
 pub struct Answer {

@@ -1,5 +1,7 @@
 mod app;
 mod handlers;
+mod inputs;
 mod invocation;
 mod openapi;
+mod refusals;
 mod router;

@@ -2,4 +2,5 @@ mod audit_log;
 mod deletion;
 mod pool;
 mod purge;
+mod request_rate;
 mod trash;
