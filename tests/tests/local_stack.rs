@@ -254,7 +254,7 @@ async fn the_alarm_responder_ignores_an_alarm_that_pauses_nothing_and_refuses_ot
 /// A browser's preflight through a function URL under `cargo lambda watch`
 /// (started with `--disable-cors`, so the functions' own CORS answers, as the
 /// HTTP API's CorsConfiguration does in production): the configured origin
-/// is allowed without credentials, any other gets no CORS headers at all.
+/// is allowed without credentials, any other is not allowed.
 #[tokio::test]
 async fn cors_under_cargo_lambda_watch_answers_as_production() {
     let url = format!(
@@ -287,11 +287,13 @@ async fn cors_under_cargo_lambda_watch_answers_as_production() {
         !headers.contains_key("access-control-allow-credentials"),
         "{headers:?}"
     );
+    // What a browser acts on: without Allow-Origin it refuses the call.
     let foreign = preflight("https://evil.example").await.unwrap();
-    let cors: Vec<_> = foreign
-        .headers()
-        .keys()
-        .filter(|k| k.as_str().starts_with("access-control-allow"))
-        .collect();
-    assert!(cors.is_empty(), "another origin gets nothing: {cors:?}");
+    let headers = foreign.headers();
+    for refused in [
+        "access-control-allow-origin",
+        "access-control-allow-credentials",
+    ] {
+        assert!(!headers.contains_key(refused), "{refused}: {headers:?}");
+    }
 }
