@@ -6,17 +6,13 @@ use std::path::Path;
 
 use erasure::http::routes::Route;
 use erasure_fixtures::cast::*;
-use jsonwebtoken::{EncodingKey, Header, encode};
+use erasure_fixtures::tokens;
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-/// The local stack's token settings (also in infra/local/up.sh).
-pub const ISSUER: &str = "http://127.0.0.1:54321/auth/v1";
-pub const AUDIENCE: &str = "authenticated";
 /// 2100-01-01: the events stay valid; `expired-token` expired 2026-01-01.
 const VALID_UNTIL: i64 = 4_102_444_800;
 const EXPIRED_AT: i64 = 1_767_225_600;
-const ISSUED_AT: i64 = 1_763_769_600;
 
 struct Scenario {
     route: Route,
@@ -111,19 +107,6 @@ fn scenarios() -> Vec<Scenario> {
     ]
 }
 
-fn token(secret: &[u8], actor: Uuid, expires: i64) -> String {
-    let claims = json!({
-        "iss": ISSUER, "aud": AUDIENCE, "sub": actor, "role": "authenticated",
-        "iat": ISSUED_AT, "exp": expires,
-    });
-    encode(
-        &Header::default(),
-        &claims,
-        &EncodingKey::from_secret(secret),
-    )
-    .expect("HS256 signs")
-}
-
 fn event(s: &Scenario, secret: &[u8]) -> Value {
     let method = s.route.method().to_string();
     let path = s.route.path().replace("{userId}", &s.target);
@@ -137,7 +120,8 @@ fn event(s: &Scenario, secret: &[u8]) -> Value {
     });
     let expires = if s.expired { EXPIRED_AT } else { VALID_UNTIL };
     if let Some(actor) = s.actor {
-        headers["authorization"] = json!(format!("Bearer {}", token(secret, actor, expires)));
+        headers["authorization"] =
+            json!(format!("Bearer {}", tokens::sign(secret, actor, expires)));
     }
     let mut event = json!({
         "version": "2.0",

@@ -201,3 +201,18 @@ async fn ten_visible_characters_make_a_purge_reason_whatever_the_script(db: PgPo
     let answer = send(&app, &enough).await;
     assert_eq!(answer.status, 200, "{answer:?}");
 }
+
+/// A body that is not UTF-8 reaches a function in base64, as API Gateway
+/// passes a body it does not take for text: a 400, like any body not JSON.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_body_of_bytes_that_are_not_utf8_is_a_400(db: PgPool) {
+    use base64::Engine as _;
+    cast::load(&db).await.unwrap();
+    let app = http_app(db.clone(), &[]).await;
+    let mut request = event("soft_delete_user", "admin-deletes-client");
+    request["isBase64Encoded"] = json!(true);
+    request["body"] =
+        json!(base64::engine::general_purpose::STANDARD.encode(b"{\"reason\":\"\xff\xfe\"}"));
+    refused(&send(&app, &request).await, "INVALID_BODY");
+    assert!(!is_deleted(&db, ALICE).await);
+}

@@ -140,3 +140,59 @@ async fn every_answer_to_the_events_is_documented_and_valid(db: PgPool) {
     let statuses: std::collections::BTreeSet<u16> = seen.iter().map(|(_, s, _)| *s).collect();
     assert_eq!(statuses, [200, 400, 401, 403, 404, 409].into());
 }
+
+/// The reasons' patterns in `openapi.yaml` say exactly what the service
+/// takes (src/http/text.rs), so that a generator from the document sends
+/// only what is accepted and every refusal breaks the document.
+#[test]
+fn the_reason_patterns_agree_with_the_service_on_every_class_of_character() {
+    use erasure::http::request::{purge_reason, soft_delete_reason};
+    let doc = document();
+    let validates = |route: Route, body: &Value| {
+        let mut schema =
+            operation(&doc, route)["requestBody"]["content"]["application/json"]["schema"].clone();
+        schema["$schema"] = json!("https://json-schema.org/draft/2020-12/schema");
+        schema["components"] = doc["components"].clone();
+        jsonschema::draft202012::new(&schema)
+            .expect("a valid schema")
+            .is_valid(body)
+    };
+    let mut samples: Vec<String> = [
+        "GDPR erasure request",
+        "  0123456789  ",
+        "0123456789",
+        "012345678",
+        "東京の削除依頼です、番号12",
+        "ticket 7:\r\n\tasked twice",
+        "\u{feff}\u{200b}abcdefghij\u{200d}",
+        "abc\u{a0}def\u{2003}ghij",
+        "abcdefghi\u{180e}",
+        "abcdefghi\u{115f}",
+        "",
+    ]
+    .map(str::to_owned)
+    .into();
+    samples.push("\u{200b}".repeat(12));
+    samples.push("x".repeat(1000));
+    samples.push("x".repeat(1001));
+    samples.push(format!("{} ", "x".repeat(1000)));
+    for c in [
+        '\0', '\u{1}', '\u{b}', '\u{c}', '\u{1b}', '\u{7f}', '\u{85}', '\u{9f}',
+    ] {
+        samples.push(format!("abcdefghij{c}k"));
+    }
+    for reason in &samples {
+        let purge = json!({"confirmed": true, "reason": reason});
+        assert_eq!(
+            validates(Route::Purge, &purge),
+            purge_reason(&purge).is_ok(),
+            "purge reason {reason:?}"
+        );
+        let soft = json!({ "reason": reason });
+        assert_eq!(
+            validates(Route::SoftDelete, &soft),
+            soft_delete_reason(&soft).is_ok(),
+            "soft delete reason {reason:?}"
+        );
+    }
+}
