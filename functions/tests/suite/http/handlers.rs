@@ -362,3 +362,28 @@ async fn a_reference_the_plan_does_not_know_is_409_and_a_bug_is_500(db: PgPool) 
     );
     assert!(!is_deleted(&db, ALICE).await);
 }
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_listing_that_fails_unexpectedly_says_so_with_its_own_code(db: PgPool) {
+    with_cast(&db).await;
+    let app = http_app(db.clone(), &[]).await;
+    // A schema out of step with the code: the listing's column is gone.
+    sqlx::raw_sql("ALTER TABLE profiles RENAME COLUMN deletion_reason TO why")
+        .execute(&db)
+        .await
+        .unwrap();
+    let answer = send_event(&app, "list_deleted_users", "filtered").await;
+    problem(&answer, 500, "LISTING_FAILED");
+    assert!(
+        answer.body["detail"]
+            .as_str()
+            .unwrap()
+            .contains("nothing was changed"),
+        "{answer:?}"
+    );
+    let (action, outcome, code, _, _) = last_audit(&db).await;
+    assert_eq!(
+        (action.as_str(), outcome.as_str(), code.as_deref()),
+        ("LIST_DELETED", "FAILED", Some("LISTING_FAILED"))
+    );
+}
