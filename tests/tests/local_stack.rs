@@ -251,6 +251,26 @@ async fn the_alarm_responder_ignores_an_alarm_that_pauses_nothing_and_refuses_ot
     );
 }
 
+/// A job that fails names the job and the kind as Lambda's error type, and
+/// its message keeps internals out (the log has them).
+#[tokio::test]
+async fn a_failed_job_tells_lambda_its_kind() {
+    let resume = json!({"resume": {"scope": "everything", "by": "ops", "reason": "test"}});
+    let (status, failed) = invocation("alarm_responder", &resume).await;
+    assert!(!status.is_success(), "{failed}");
+    assert_eq!(
+        failed["errorType"], "AlarmResponder.InvalidRequest",
+        "{failed}"
+    );
+    assert!(
+        failed["errorMessage"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no scope \"everything\""),
+        "{failed}"
+    );
+}
+
 /// A browser's preflight through a function URL under `cargo lambda watch`
 /// (started with `--disable-cors`, so the functions' own CORS answers, as the
 /// HTTP API's CorsConfiguration does in production): the configured origin
