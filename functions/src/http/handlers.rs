@@ -1,7 +1,9 @@
 //! The four handlers. Each parses the request into a typed command, checks
 //! who is asking, and hands over to the store; the order of checks is the
 //! source app's: the id (400), the token (401), then the rate limit (429),
-//! the body (400), and the store's policy, lookup and act.
+//! the texts and the body (400, 413), and the store's policy, lookup and
+//! act. A refusal between the token and the store is counted
+//! (`App::counting_refusal`); the store audits what reaches it.
 
 use std::sync::Arc;
 
