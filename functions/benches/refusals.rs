@@ -1,6 +1,7 @@
 //! `make bench-refusals`: does a flood of refused requests slow a deletion?
 //! Soft deletes, one at a time as one container serves them, while nothing
-//! else happens, while a burst of BENCH_REFUSALS (default 1,000) refused
+//! else happens, while as many `SELECT 1` keep the machine as busy (the
+//! load's own cost), while a burst of BENCH_REFUSALS (default 1,000) refused
 //! requests is counted the service's way (`refused_requests`, one row per
 //! actor, route, code and minute), and while the same burst is written the
 //! way the service avoids (an audit row each, serialized on the audit
@@ -39,6 +40,9 @@ const SENDERS: usize = 10;
 #[derive(Clone, Copy, PartialEq)]
 enum Flood {
     None,
+    /// As many statements that share nothing with anyone: what the load of
+    /// a burst costs this machine, whatever the statements.
+    LoadAlone,
     Counted,
     AuditRowEach,
 }
@@ -47,6 +51,7 @@ impl Flood {
     fn label(self) -> &'static str {
         match self {
             Flood::None => "soft delete, nothing else",
+            Flood::LoadAlone => "soft delete, burst of SELECT 1 (the load alone)",
             Flood::Counted => "soft delete, burst counted per minute (erasure)",
             Flood::AuditRowEach => "soft delete, burst as an audit row each",
         }
@@ -57,6 +62,9 @@ impl Flood {
 async fn refuse(db: &PgPool, flood: Flood, actor: Uuid, origin: &Origin) {
     match flood {
         Flood::None => {}
+        Flood::LoadAlone => {
+            sqlx::query("SELECT 1").execute(db).await.unwrap();
+        }
         Flood::Counted => {
             let refusal = Refusal {
                 actor: ActorId(actor),
@@ -143,7 +151,12 @@ async fn main() {
     let burst = env_number("BENCH_REFUSALS", 1000);
     let rounds = env_number("BENCH_ROUNDS", 5);
     let per_round = 40;
-    let floods = [Flood::None, Flood::Counted, Flood::AuditRowEach];
+    let floods = [
+        Flood::None,
+        Flood::LoadAlone,
+        Flood::Counted,
+        Flood::AuditRowEach,
+    ];
     let (options, mut admin) = admin().await;
     let spec = SeedSpec {
         users: rounds * floods.len() * per_round * 4,
