@@ -32,7 +32,7 @@ bench-cleanup:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench cleanup
 
-## bench-deletion: one soft delete and one purge through the service against raw SQL, behind a 1 ms network (BENCH_REQUESTS=300, BENCH_RTT_MS=0 for loopback)
+## bench-deletion: one soft delete and one purge through the service against raw SQL, behind a 1 ms network, in interleaved rounds (BENCH_REQUESTS=300, BENCH_ROUNDS=3, BENCH_RTT_MS=0 for loopback)
 bench-deletion:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench deletion

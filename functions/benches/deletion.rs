@@ -5,8 +5,9 @@
 //! against the same change by hand in one transaction, the lower bound.
 //!
 //! BENCH_REQUESTS users per contender (default 300), one request at a time as
-//! one Lambda container serves them, each contender on its own copy of a
-//! seeded template database, behind the same relay as the cleanup's benchmark
+//! one Lambda container serves them, in BENCH_ROUNDS interleaved rounds
+//! (default 3; the spread of the ratios over them is printed), each
+//! contender on its own copy of a seeded template database each round, behind the same relay as the cleanup's benchmark
 //! (BENCH_RTT_MS, default 1 ms; 0 for loopback). Needs the owner's
 //! DATABASE_URL (`source .local/stack.env`).
 
@@ -24,7 +25,7 @@ use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
     admin, behind_the_network, copy_of, env_number, percentiles, purge_by_hand, round_trip,
-    seeded_template,
+    seeded_template, spread,
 };
 use uuid::Uuid;
 
@@ -150,25 +151,32 @@ async fn main() {
     let options = behind_the_network(options).await;
     let policy = Policy::embedded();
     let actor = seeded.admins[0];
-    let mut rows = Vec::new();
-    let mut rtt = Duration::ZERO;
-    for contender in [
+    let contenders = [
         Contender::ServiceSoftDelete,
         Contender::RawSoftDelete,
         Contender::ServicePurge,
         Contender::RawPurge,
-    ] {
-        let (took, measured) = measure(
-            &mut admin,
-            &options,
-            &policy,
-            contender,
-            actor,
-            &seeded.users,
-        )
-        .await;
-        rtt = measured;
-        rows.push((contender, percentiles(took)));
+    ];
+    // Interleaved: each round runs every contender on a fresh copy, over its
+    // own share of the users, so that a slow spell of the machine shows as
+    // spread rather than as one contender's verdict.
+    let rounds = env_number("BENCH_ROUNDS", 3).clamp(1, seeded.users.len());
+    let share = seeded.users.len() / rounds;
+    let mut took: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
+    let mut ratios = [Vec::new(), Vec::new()];
+    let mut rtt = Duration::ZERO;
+    for round in 0..rounds {
+        let users = &seeded.users[round * share..(round + 1) * share];
+        let mut medians = Vec::new();
+        for (i, &contender) in contenders.iter().enumerate() {
+            let (t, measured) =
+                measure(&mut admin, &options, &policy, contender, actor, users).await;
+            rtt = measured;
+            medians.push(percentiles(t.clone()).0.as_secs_f64());
+            took[i].extend(t);
+        }
+        ratios[0].push(medians[0] / medians[1]);
+        ratios[1].push(medians[2] / medians[3]);
     }
     sqlx::query(&format!("DROP DATABASE {COPY} WITH (FORCE)"))
         .execute(&mut admin)
@@ -176,22 +184,24 @@ async fn main() {
         .unwrap();
 
     println!(
-        "one request's latency, {} requests each (round trip to PostgreSQL: {rtt:.2?})",
-        seeded.users.len()
+        "one request's latency, {share} requests each in each of {rounds} interleaved rounds (round trip to PostgreSQL: {rtt:.2?})"
     );
-    for (contender, (median, p95)) in &rows {
+    let rows: Vec<_> = took.into_iter().map(percentiles).collect();
+    for (contender, (median, p95)) in contenders.iter().zip(&rows) {
         println!(
             "  {:<48} median {median:>9.2?}   p95 {p95:>9.2?}",
             contender.label()
         );
     }
-    let median = |i: usize| rows[i].1.0.as_secs_f64();
-    println!(
-        "  soft delete, erasure / raw SQL: {:.1}x the median",
-        median(0) / median(1)
-    );
-    println!(
-        "  purge, erasure / raw SQL: {:.1}x the median",
-        median(2) / median(3)
-    );
+    let median = |i: usize| rows[i].0.as_secs_f64();
+    for (what, (service, raw), per_round) in [
+        ("soft delete", (0, 1), &ratios[0]),
+        ("purge", (2, 3), &ratios[1]),
+    ] {
+        let (lo, hi) = spread(per_round);
+        println!(
+            "  {what}, erasure / raw SQL: {:.2}x the median (rounds {lo:.2}..{hi:.2})",
+            median(service) / median(raw)
+        );
+    }
 }

@@ -29,6 +29,7 @@ use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
     admin, behind_the_network, copy_of, env_number, percentiles, round_trip, seeded_template,
+    spread,
 };
 use uuid::Uuid;
 
@@ -215,9 +216,7 @@ async fn main() {
     );
     for (i, flood) in floods.iter().enumerate() {
         let (median, p95) = percentiles(took[i].clone());
-        let (lo, hi) = ratios[i]
-            .iter()
-            .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)));
+        let (lo, hi) = spread(&ratios[i]);
         println!(
             "  {:<50} median {median:>8.2?}  p95 {p95:>8.2?}  x{:.2} of quiet (rounds {lo:.2}..{hi:.2})  rows per burst {:?}",
             flood.label(),

@@ -111,6 +111,13 @@ pub fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
     (at(0.5), at(0.95))
 }
 
+/// The lowest and the highest of `ratios`.
+pub fn spread(ratios: &[f64]) -> (f64, f64) {
+    ratios
+        .iter()
+        .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)))
+}
+
 /// The mean round trip of `SELECT 1` on one of `db`'s connections.
 pub async fn round_trip(db: &PgPool) -> Duration {
     let mut conn = db.acquire().await.unwrap();
