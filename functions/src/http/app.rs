@@ -91,25 +91,26 @@ impl App {
 
     /// Counts a refusal of an authenticated actor's request before the
     /// store's flow (a 4xx: the rate limit, a bad body or header, an
-    /// Idempotency-Key reused) in `refused_requests`, and passes the result
-    /// on. A refusal that cannot be counted is logged instead.
+    /// Idempotency-Key reused) in `refused_requests`, with its `origin` when
+    /// that could be read, and passes the result on. A refusal that cannot
+    /// be counted is logged instead.
     pub async fn counting_refusal<T>(
         &self,
         actor: ActorId,
         route: Route,
-        origin: &Result<Origin, Problem>,
+        origin: Option<&Origin>,
         result: Result<T, Problem>,
     ) -> Result<T, Problem> {
         if let Err(problem) = &result
             && problem.status.is_client_error()
         {
-            let origin = origin.as_ref().cloned().unwrap_or_default();
+            let unknown = Origin::default();
             let refusal = Refusal {
                 actor,
                 route: route.function(),
                 status: problem.status.as_u16(),
                 code: problem.code,
-                origin: &origin,
+                origin: origin.unwrap_or(&unknown),
             };
             let now = chrono::Utc::now();
             if let Err(e) = refused_requests::count(&self.container.db, &refusal, now).await {

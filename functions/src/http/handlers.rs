@@ -93,7 +93,12 @@ pub async fn list_deleted(
             Ok((filter, page, origin))
         };
         let (filter, page, origin) = app
-            .counting_refusal(actor, Route::ListDeleted, &origin, checked.await)
+            .counting_refusal(
+                actor,
+                Route::ListDeleted,
+                origin.as_ref().ok(),
+                checked.await,
+            )
             .await?;
         Ok::<_, Problem>(answer(
             trash::list(&app.deps(), actor, &filter, page, &origin).await,
@@ -130,7 +135,7 @@ async fn mutate(
         Ok((command, idempotency, origin))
     };
     let (command, idempotency, origin) = app
-        .counting_refusal(actor, route, &origin, checked.await)
+        .counting_refusal(actor, route, origin.as_ref().ok(), checked.await)
         .await?;
     let deps = app.deps();
     let once = app.once(
@@ -139,7 +144,7 @@ async fn mutate(
         command.execute(&deps, actor, target, &origin),
     );
     let answered = once.await;
-    app.counting_refusal(actor, route, &Ok(origin), answered)
+    app.counting_refusal(actor, route, Some(&origin), answered)
         .await
 }
 

@@ -104,11 +104,21 @@ pub fn no_fields(body: &serde_json::Value) -> Result<(), Problem> {
     typed::<Empty>(body).map(|_| ())
 }
 
+/// `raw` as `text::clean` leaves it, or a 400 with `code` saying which
+/// character of `what` is refused.
+fn checked_text<'a>(
+    raw: &'a str,
+    lines: Lines,
+    code: &'static str,
+    what: &str,
+) -> Result<&'a str, Problem> {
+    text::clean(raw, lines).map_err(|f| Problem::bad_request(code, format!("{what} holds {f}")))
+}
+
 /// A reason may span lines; its minimum counts the characters that show,
 /// its maximum every character sent.
 fn reason_text(raw: &str, min_chars: usize) -> Result<String, Problem> {
-    let reason = text::clean(raw, Lines::Many)
-        .map_err(|f| Problem::bad_request("INVALID_REASON", format!("the reason holds {f}")))?;
+    let reason = checked_text(raw, Lines::Many, "INVALID_REASON", "the reason")?;
     if text::visible_chars(reason) < min_chars {
         return Err(Problem::bad_request(
             "INVALID_REASON",
@@ -200,8 +210,7 @@ pub fn list_query(raw: Option<&str>) -> Result<(DeletedFilter, Page), Problem> {
 
 /// The search term: one line; a blank one is no filter.
 fn search_text(raw: &str) -> Result<Option<String>, Problem> {
-    let term = text::clean(raw, Lines::One)
-        .map_err(|f| Problem::bad_request("INVALID_SEARCH", format!("search holds {f}")))?;
+    let term = checked_text(raw, Lines::One, "INVALID_SEARCH", "search")?;
     Ok((!term.is_empty()).then(|| term.to_owned()))
 }
 
@@ -247,21 +256,15 @@ pub fn origin(headers: &HeaderMap, context: Option<&RequestContext>) -> Result<O
             let ua = std::str::from_utf8(v.as_bytes()).map_err(|_| {
                 Problem::bad_request("INVALID_USER_AGENT", "the User-Agent is not UTF-8")
             })?;
-            let ua = text::clean(ua, Lines::One).map_err(|f| {
-                Problem::bad_request("INVALID_USER_AGENT", format!("the User-Agent holds {f}"))
-            })?;
+            let ua = checked_text(ua, Lines::One, "INVALID_USER_AGENT", "the User-Agent")?;
             Ok::<_, Problem>(ua.chars().take(MAX_USER_AGENT_CHARS).collect::<String>())
         })
         .transpose()?
         .filter(|ua| !ua.is_empty());
     let request_id = request_id
         .map(|id| {
-            text::clean(id, Lines::One).map(str::to_owned).map_err(|f| {
-                Problem::bad_request(
-                    "INVALID_REQUEST_CONTEXT",
-                    format!("the request id holds {f}"),
-                )
-            })
+            checked_text(id, Lines::One, "INVALID_REQUEST_CONTEXT", "the request id")
+                .map(str::to_owned)
         })
         .transpose()?;
     Ok(Origin {
