@@ -5,8 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use erasure_fixtures::cast;
-use serde_json::{Value, json};
+use erasure_fixtures::{cast, events};
+use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -58,26 +58,12 @@ pub async fn invoke(function: &str, event: &Value) -> Value {
 
 /// The event `events/<function>/<name>.json`.
 pub fn event(function: &str, name: &str) -> Value {
-    let path = root().join(format!("events/{function}/{name}.json"));
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    events::read(function, name)
 }
 
 /// An event of `events/`, aimed at `target` instead of the cast member it names.
 pub fn event_for(function: &str, name: &str, target: Uuid) -> Value {
-    let mut event = event(function, name);
-    if let Some(old) = event["pathParameters"]["userId"]
-        .as_str()
-        .map(str::to_owned)
-    {
-        let path = event["rawPath"]
-            .as_str()
-            .unwrap()
-            .replace(&old, &target.to_string());
-        event["rawPath"] = json!(path);
-        event["requestContext"]["http"]["path"] = json!(path);
-        event["pathParameters"]["userId"] = json!(target);
-    }
-    event
+    events::aimed_at(event(function, name), target)
 }
 
 /// An API Gateway response: its status and its JSON body.

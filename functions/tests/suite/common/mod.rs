@@ -129,12 +129,7 @@ pub async fn try_http_app(
 
 /// An event of `events/<function>/<name>.json`, as JSON to adjust.
 pub fn event(function: &str, name: &str) -> serde_json::Value {
-    let path = format!(
-        "{}/../events/{function}/{name}.json",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    serde_json::from_str(&text).unwrap()
+    erasure_fixtures::events::read(function, name)
 }
 
 /// `event` with the header `name` set to `value`.

@@ -350,10 +350,7 @@ async fn client(db: &PgPool, i: usize) -> Uuid {
 }
 
 fn delete_of(id: Uuid) -> Value {
-    let mut request = event("soft_delete_user", "admin-deletes-client");
-    request["rawPath"] = json!(format!("/api/users/{id}"));
-    request["pathParameters"]["userId"] = json!(id);
-    request
+    erasure_fixtures::events::aimed_at(event("soft_delete_user", "admin-deletes-client"), id)
 }
 
 fn tally(answers: &[Answer]) -> BTreeMap<(u16, String), usize> {

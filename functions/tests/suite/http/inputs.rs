@@ -167,14 +167,14 @@ async fn a_blank_reason_is_no_reason_and_line_breaks_are_kept(db: PgPool) {
             .unwrap();
     assert_eq!(audited, None, "the audit row holds NULL too, not ''");
 
-    let mut multi_line = with_body(
-        "soft_delete_user",
-        "admin-deletes-client",
-        json!({"reason": "\u{feff}ticket 7:\r\n\tasked twice "}),
+    let multi_line = erasure_fixtures::events::aimed_at(
+        with_body(
+            "soft_delete_user",
+            "admin-deletes-client",
+            json!({"reason": "\u{feff}ticket 7:\r\n\tasked twice "}),
+        ),
+        ERIN,
     );
-    multi_line["pathParameters"]["userId"] = json!(ERIN);
-    multi_line["rawPath"] = json!(format!("/api/users/{ERIN}"));
-    multi_line["requestContext"]["http"]["path"] = multi_line["rawPath"].clone();
     let answer = send(&app, &multi_line).await;
     assert_eq!(answer.status, 200, "{answer:?}");
     assert_eq!(
