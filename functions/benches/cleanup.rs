@@ -31,7 +31,8 @@ use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
-    admin, behind_the_network, copy_of, env_number, purge_by_hand, round_trip, seeded_template,
+    admin, behind_the_network, copy_of, drop_database, env_number, purge_by_hand, round_trip,
+    seeded_template,
 };
 use uuid::Uuid;
 
@@ -185,10 +186,7 @@ async fn main() {
     per_row_loop(&db, &some).await;
     let looped = started.elapsed();
     db.close().await;
-    sqlx::query(&format!("DROP DATABASE {copy} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    drop_database(&mut admin, copy).await;
 
     let (s, r, l) = (
         rate(users, service),

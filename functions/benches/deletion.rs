@@ -24,8 +24,8 @@ use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
-    admin, behind_the_network, copy_of, env_number, percentiles, purge_by_hand, round_trip,
-    seeded_template, spread,
+    admin, behind_the_network, copy_of, drop_database, env_number, percentiles, purge_by_hand,
+    round_trip, seeded_template, spread,
 };
 use uuid::Uuid;
 
@@ -137,15 +137,7 @@ async fn main() {
     let requests = env_number("BENCH_REQUESTS", 300);
     let (options, mut admin) = admin().await;
 
-    let spec = SeedSpec {
-        users: requests,
-        heavy_users: 0,
-        very_heavy_users: 0,
-        soft_deleted: 0,
-        expired: 0,
-        active_order_share: 0.0,
-        ..SeedSpec::default()
-    };
+    let spec = SeedSpec::live_users(requests);
     let seeded = seeded_template(&mut admin, &options, TEMPLATE, &spec).await;
 
     let options = behind_the_network(options).await;
@@ -178,10 +170,7 @@ async fn main() {
         ratios[0].push(medians[0] / medians[1]);
         ratios[1].push(medians[2] / medians[3]);
     }
-    sqlx::query(&format!("DROP DATABASE {COPY} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    drop_database(&mut admin, COPY).await;
 
     println!(
         "one request's latency, {share} requests each in each of {rounds} interleaved rounds (round trip to PostgreSQL: {rtt:.2?})"

@@ -28,8 +28,8 @@ use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
-    admin, behind_the_network, copy_of, env_number, percentiles, round_trip, seeded_template,
-    spread,
+    admin, behind_the_network, drop_database, env_number, percentiles, pool_of, recreate,
+    round_trip, seeded_template, spread,
 };
 use uuid::Uuid;
 
@@ -159,27 +159,12 @@ async fn main() {
         Flood::AuditRowEach,
     ];
     let (options, mut admin) = admin().await;
-    let spec = SeedSpec {
-        users: rounds * floods.len() * per_round * 4,
-        heavy_users: 0,
-        very_heavy_users: 0,
-        soft_deleted: 0,
-        expired: 0,
-        active_order_share: 0.0,
-        ..SeedSpec::default()
-    };
+    let spec = SeedSpec::live_users(rounds * floods.len() * per_round * 4);
     let seeded = seeded_template(&mut admin, &options, TEMPLATE, &spec).await;
     let options = behind_the_network(options).await;
-    copy_of(&mut admin, &options, TEMPLATE, COPY)
-        .await
-        .close()
-        .await;
     // The senders and the deleting container, a connection each.
-    let db = sqlx::postgres::PgPoolOptions::new()
-        .max_connections(SENDERS as u32 + 2)
-        .connect_with(options.clone().database(COPY))
-        .await
-        .unwrap();
+    recreate(&mut admin, COPY, Some(TEMPLATE)).await;
+    let db = pool_of(&options, COPY, SENDERS as u32 + 2).await;
     let rtt = round_trip(&db).await;
     let policy = Policy::embedded();
     let deps = Deps {
@@ -206,10 +191,7 @@ async fn main() {
         }
     }
     db.close().await;
-    sqlx::query(&format!("DROP DATABASE {COPY} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await
-        .unwrap();
+    drop_database(&mut admin, COPY).await;
 
     println!(
         "soft delete latency during a burst of {burst} refused requests from {SENDERS} senders, {rounds} interleaved rounds (round trip to PostgreSQL: {rtt:.2?})"

@@ -48,9 +48,22 @@ pub async fn recreate(admin: &mut PgConnection, name: &str, template: Option<&st
         .unwrap();
 }
 
+pub async fn drop_database(admin: &mut PgConnection, name: &str) {
+    sqlx::query(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .execute(admin)
+        .await
+        .unwrap();
+}
+
+/// A pool on `name` of two connections: one container's, with room for the
+/// pool's own check.
 pub async fn pool(options: &PgConnectOptions, name: &str) -> PgPool {
+    pool_of(options, name, 2).await
+}
+
+pub async fn pool_of(options: &PgConnectOptions, name: &str, connections: u32) -> PgPool {
     PgPoolOptions::new()
-        .max_connections(2)
+        .max_connections(connections)
         .connect_with(options.clone().database(name))
         .await
         .unwrap()
