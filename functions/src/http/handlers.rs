@@ -88,7 +88,7 @@ pub async fn list_deleted(
         let origin = origin(&parts);
         let checked = async {
             app.admit(actor, Route::ListDeleted).await?;
-            let origin = origin.clone()?;
+            let origin = origin.as_ref().map_err(Clone::clone)?;
             let (filter, page) = request::list_query(query.as_deref())?;
             Ok((filter, page, origin))
         };
@@ -101,7 +101,7 @@ pub async fn list_deleted(
             )
             .await?;
         Ok::<_, Problem>(answer(
-            trash::list(&app.deps(), actor, &filter, page, &origin).await,
+            trash::list(&app.deps(), actor, &filter, page, origin).await,
         ))
     };
     listed.await.unwrap_or_else(IntoResponse::into_response)
@@ -120,7 +120,7 @@ async fn mutate(
     let origin = origin(&parts);
     let checked = async {
         app.admit(actor, route).await?;
-        let origin = origin.clone()?;
+        let origin = origin.as_ref().map_err(Clone::clone)?;
         let idempotency_key = idempotency_key(&parts.headers)?;
         let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
             .await
@@ -141,10 +141,10 @@ async fn mutate(
     let once = app.once(
         actor,
         idempotency,
-        command.execute(&deps, actor, target, &origin),
+        command.execute(&deps, actor, target, origin),
     );
     let answered = once.await;
-    app.counting_refusal(actor, route, Some(&origin), answered)
+    app.counting_refusal(actor, route, Some(origin), answered)
         .await
 }
 

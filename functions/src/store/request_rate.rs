@@ -50,7 +50,7 @@ pub async fn check(
     per_minute: u32,
     now: DateTime<Utc>,
 ) -> Result<Verdict, sqlx::Error> {
-    let limit = i64::from(per_minute.max(1));
+    let limit = per_minute.max(1);
     let admitted: Option<bool> = sqlx::query_scalar(
         "INSERT INTO request_rate AS r (actor_id, bucket, admitted)
          VALUES ($1, $2, ARRAY[$4::timestamptz])
@@ -63,7 +63,7 @@ pub async fn check(
     )
     .bind(actor)
     .bind(bucket.as_str())
-    .bind(limit)
+    .bind(i64::from(limit))
     .bind(now)
     .fetch_optional(db)
     .await?;
@@ -81,7 +81,7 @@ pub async fn check(
     .fetch_one(db)
     .await?;
     Ok(Verdict::Limited {
-        retry_after: room_at(&window, per_minute.max(1) as usize, now),
+        retry_after: room_at(&window, limit as usize, now),
     })
 }
 
