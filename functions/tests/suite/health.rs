@@ -6,7 +6,7 @@ use erasure::config::PoolSettings;
 use erasure::health;
 use erasure::store::migrations::{MIGRATOR, latest_version};
 use erasure::store::pool;
-use erasure_policy::{EMBEDDED_SHA256, Policy};
+use erasure_policy::{EMBEDDED_PRECOMPILED_SHA256, Policy};
 use sqlx::PgPool;
 use sqlx::postgres::PgConnectOptions;
 
@@ -14,7 +14,7 @@ use crate::common::POLICY;
 
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn the_health_check_reports_a_policy_that_cannot_decide(db: PgPool) {
-    let altered = Policy::from_bytes(b"not a module", EMBEDDED_SHA256);
+    let altered = Policy::from_precompiled(b"not a module", EMBEDDED_PRECOMPILED_SHA256);
     let report = health::check(&db, &altered).await;
     assert!(!report.healthy);
     assert_eq!(report.problems.len(), 1, "{report:?}");

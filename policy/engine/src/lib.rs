@@ -1,10 +1,15 @@
 //! The wasmtime host of the policy module.
 //!
-//! Loaded once per container: the module's SHA-256 is checked against the
-//! digest pinned at build time (or, for a policy-only deploy, against the
-//! digest configured with the override file), it must import nothing, and it
-//! is pre-linked into an `InstancePre`. Every decision then gets a fresh
-//! instance from the pooling allocator, bounded by fuel and a memory cap.
+//! Loaded once per container, precompiled: the build script compiles the
+//! module from `policy/rules` to wasm, then to machine code for the target
+//! the functions are built for, and pins both digests. At start the
+//! precompiled module's SHA-256 is checked against the pin (or, for a
+//! policy-only deploy, against the digest configured with the override file)
+//! before wasmtime may load it (`Module::deserialize`, which trusts its input:
+//! the check is what makes trusting it sound). The functions' wasmtime has no
+//! compiler. The module must import nothing, and it is pre-linked into an
+//! `InstancePre`. Every decision then gets a fresh instance from the pooling
+//! allocator, bounded by fuel and a memory cap.
 //!
 //! It fails closed: a module that is missing, altered, malformed, imports
 //! anything, traps, runs out of fuel or memory, or answers nonsense denies
@@ -17,15 +22,18 @@ pub use erasure_policy_rules::{
     Action, Actor, Code, Decision, Input, Role, Rule, Target, TargetState,
 };
 use sha2::{Digest, Sha256};
-use wasmtime::{
-    Config, Engine, InstanceAllocationStrategy, InstancePre, Linker, Module,
-    PoolingAllocationConfig, Store, Trap,
-};
+use wasmtime::{Engine, InstancePre, Linker, Module, Store, Trap};
+
+mod engine_config;
 
 /// The module compiled from `policy/rules` by this crate's build script.
 pub const EMBEDDED_MODULE: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policy.wasm"));
-/// Its SHA-256, pinned at build time.
+/// Its SHA-256, pinned at build time: the policy's identity in the audit log.
 pub const EMBEDDED_SHA256: &str = env!("ERASURE_POLICY_SHA256");
+/// The same module precompiled for this build's target: what runs.
+pub const EMBEDDED_PRECOMPILED: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/policy.cwasm"));
+/// Its SHA-256, pinned at build time.
+pub const EMBEDDED_PRECOMPILED_SHA256: &str = env!("ERASURE_POLICY_PRECOMPILED_SHA256");
 
 /// The code every denial for an unavailable policy carries.
 pub const POLICY_UNAVAILABLE: &str = "POLICY_UNAVAILABLE";
@@ -33,14 +41,6 @@ pub const POLICY_UNAVAILABLE: &str = "POLICY_UNAVAILABLE";
 /// Fuel for one decision. The policy needs a few hundred units; the margin
 /// is wide, and a loop still ends in microseconds.
 const FUEL_PER_DECISION: u64 = 100_000;
-/// Linear memory cap per instance.
-const MAX_MEMORY_BYTES: usize = 1 << 20;
-/// What the module uses: one 64 KiB page (its stack is set to 16 KiB at build time).
-const MODULE_MEMORY_BYTES: usize = 64 << 10;
-/// Pooled instance slots: a Lambda container serves one request at a time,
-/// and the default pool reserves far more virtual memory than arm64 Lambda
-/// allows. A few slots leave room for a test's or a job's parallel calls.
-const POOL_SLOTS: u32 = 4;
 
 /// Why the policy cannot decide; every variant denies.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,14 +107,18 @@ pub struct Policy {
 impl Policy {
     /// The module built into this binary: the normal case.
     pub fn embedded() -> Policy {
-        Policy::from_bytes(EMBEDDED_MODULE, EMBEDDED_SHA256)
+        Policy::pinned(
+            EMBEDDED_PRECOMPILED,
+            EMBEDDED_PRECOMPILED_SHA256,
+            EMBEDDED_SHA256,
+        )
     }
 
-    /// A module shipped separately (a policy-only deploy), accepted only when
-    /// its SHA-256 is the configured one.
+    /// A precompiled module shipped separately (a policy-only deploy),
+    /// accepted only when its SHA-256 is the configured one.
     pub fn from_file(path: &Path, expected_sha256: &str) -> Policy {
         match std::fs::read(path) {
-            Ok(bytes) => Policy::from_bytes(&bytes, expected_sha256),
+            Ok(bytes) => Policy::from_precompiled(&bytes, expected_sha256),
             Err(e) => Policy::failed(
                 expected_sha256,
                 Unavailable::Missing {
@@ -125,21 +129,28 @@ impl Policy {
         }
     }
 
-    pub fn from_bytes(bytes: &[u8], expected_sha256: &str) -> Policy {
+    /// A module precompiled by `Engine::precompile_module` under `engine()`,
+    /// accepted only when its SHA-256 is `expected_sha256`, which is also
+    /// its identity in the audit log.
+    pub fn from_precompiled(bytes: &[u8], expected_sha256: &str) -> Policy {
+        Policy::pinned(bytes, expected_sha256, expected_sha256)
+    }
+
+    fn pinned(bytes: &[u8], pin: &str, identity: &str) -> Policy {
         let actual = hex::encode(Sha256::digest(bytes));
-        if !actual.eq_ignore_ascii_case(expected_sha256) {
+        if !actual.eq_ignore_ascii_case(pin) {
             let reason = Unavailable::DigestMismatch {
-                expected: expected_sha256.to_owned(),
+                expected: pin.to_owned(),
                 actual,
             };
-            return Policy::failed(expected_sha256, reason);
+            return Policy::failed(identity, reason);
         }
-        match load(bytes) {
+        match load(Pinned(bytes)) {
             Ok(loaded) => Policy {
                 loaded: Ok(loaded),
-                sha256: actual,
+                sha256: identity.to_ascii_lowercase(),
             },
-            Err(reason) => Policy::failed(&actual, reason),
+            Err(reason) => Policy::failed(identity, reason),
         }
     }
 
@@ -200,34 +211,18 @@ impl Policy {
     }
 }
 
-/// The wasmtime engine every policy runs under: fuel, the pooling allocator
-/// and the memory cap. Public so the benchmark can time a precompiled module
-/// under the same configuration.
+/// The wasmtime engine every policy runs under (`engine_config`). Public so
+/// that tests and the benchmark can precompile modules for it.
 pub fn engine() -> Result<Engine, Unavailable> {
-    let mut pool = PoolingAllocationConfig::default();
-    pool.total_core_instances(POOL_SLOTS)
-        .total_memories(POOL_SLOTS)
-        .total_tables(POOL_SLOTS)
-        .max_memory_size(MAX_MEMORY_BYTES)
-        .max_core_instance_size(64 << 10)
-        // Reset a returned slot with memset rather than madvise: for a
-        // one-page memory that saves a system call per decision.
-        .linear_memory_keep_resident(MODULE_MEMORY_BYTES)
-        .table_keep_resident(MODULE_MEMORY_BYTES);
-    let mut config = Config::new();
-    config
-        .consume_fuel(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pool))
-        // Reserve only what the cap needs, not wasmtime's 4 GiB default.
-        .memory_reservation(MAX_MEMORY_BYTES as u64)
-        .memory_guard_size(64 << 10)
-        .max_wasm_stack(256 << 10);
-    Engine::new(&config).map_err(|e| Unavailable::Instantiate(format!("{e:#}")))
+    Engine::new(&engine_config::config()).map_err(|e| Unavailable::Instantiate(format!("{e:#}")))
 }
 
-fn load(bytes: &[u8]) -> Result<Loaded, Unavailable> {
+/// Bytes whose SHA-256 matched a pinned or configured digest.
+struct Pinned<'a>(&'a [u8]);
+
+fn load(bytes: Pinned<'_>) -> Result<Loaded, Unavailable> {
     let engine = engine()?;
-    let module = Module::new(&engine, bytes).map_err(|e| Unavailable::Invalid(format!("{e:#}")))?;
+    let module = deserialize(&engine, bytes)?;
     let imports: Vec<String> = module
         .imports()
         .map(|i| format!("{}::{}", i.module(), i.name()))
@@ -244,6 +239,22 @@ fn load(bytes: &[u8]) -> Result<Loaded, Unavailable> {
         .instantiate_pre(&module)
         .map_err(|e| Unavailable::Instantiate(format!("{e:#}")))?;
     Ok(Loaded { engine, pre })
+}
+
+/// The crate's one unsafe call. wasmtime loads precompiled machine code
+/// without validating it, so the caller must vouch for the bytes.
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, bytes: Pinned<'_>) -> Result<Module, Unavailable> {
+    // SAFETY: `Pinned` is made only in `Policy::pinned`, after the bytes'
+    // SHA-256 matched a digest pinned at build time over this crate's own
+    // `Engine::precompile_module` output (the embedded module), or
+    // configured by the operator for a module they precompiled the same way
+    // (a policy-only deploy). So they are what `precompile_module` wrote,
+    // which is what `deserialize` requires. wasmtime itself still refuses,
+    // with an error, bytes that are not a compiled module, or whose
+    // wasmtime version, target or engine configuration differ from this one.
+    unsafe { Module::deserialize(engine, bytes.0) }
+        .map_err(|e| Unavailable::Invalid(format!("{e:#}")))
 }
 
 fn call(loaded: &Loaded, export: &'static str, w: Words) -> Result<Decision, Unavailable> {

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 
 use erasure_policy::{Action, Actor, Decision, Input, Policy, Role, Target, TargetState};
 use serde::Deserialize;
+use sha2::Digest;
 
 const NOW: i64 = 1_800_000_000;
 const DAY: i64 = 86_400;
@@ -154,10 +155,14 @@ fn the_native_rules_satisfy_every_row() {
 #[test]
 fn the_wasm_module_satisfies_every_row() {
     let t = table();
-    let policy = Policy::embedded();
+    // What runs: the module the build script precompiled. And the wasm built
+    // from policy/rules, compiled by Cranelift here and now: they agree.
+    let embedded = Policy::embedded();
+    let wasm = compiled_now(erasure_policy::EMBEDDED_MODULE);
     let mut agreed = 0;
     for case in &t.cases {
-        let verdict = policy.decide(&input(case, t.grace_period_days));
+        let i = input(case, t.grace_period_days);
+        let verdict = embedded.decide(&i);
         let got = as_expect(
             verdict
                 .outcome
@@ -166,9 +171,26 @@ fn the_wasm_module_satisfies_every_row() {
         );
         assert_eq!(got, case.expect, "{} {:?}", case.action, case.actor.role);
         assert_eq!(verdict.policy_sha256, erasure_policy::EMBEDDED_SHA256);
+        assert_eq!(wasm.decide(&i).outcome, verdict.outcome);
+        assert_eq!(
+            wasm.may_attempt(i.action, i.actor).outcome,
+            embedded.may_attempt(i.action, i.actor).outcome
+        );
         agreed += 1;
     }
     assert_eq!(agreed, t.cases.len());
+}
+
+/// `wasm` compiled in this test, by the engine's own configuration.
+fn compiled_now(wasm: &[u8]) -> Policy {
+    let precompiled = erasure_policy::engine()
+        .unwrap()
+        .precompile_module(wasm)
+        .unwrap();
+    let digest = hex::encode(sha2::Sha256::digest(&precompiled));
+    let policy = Policy::from_precompiled(&precompiled, &digest);
+    assert!(policy.unavailable().is_none());
+    policy
 }
 
 #[test]

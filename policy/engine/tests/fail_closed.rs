@@ -5,8 +5,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 use erasure_policy::{
-    Action, Actor, EMBEDDED_MODULE, EMBEDDED_SHA256, Input, POLICY_UNAVAILABLE, Policy, Role,
-    Target, TargetState, Unavailable,
+    Action, Actor, EMBEDDED_MODULE, EMBEDDED_PRECOMPILED, EMBEDDED_PRECOMPILED_SHA256,
+    EMBEDDED_SHA256, Input, POLICY_UNAVAILABLE, Policy, Role, Target, TargetState, Unavailable,
+    engine,
 };
 use sha2::{Digest, Sha256};
 
@@ -33,10 +34,12 @@ fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// A policy from `wat`, accepted by digest (as a policy-only deploy would be).
+/// A policy from `wat`, precompiled and accepted by digest (as a policy-only
+/// deploy would be).
 fn policy_from_wat(wat: &str) -> Policy {
-    let bytes = wat::parse_str(wat).expect("the test module is valid text");
-    Policy::from_bytes(&bytes, &sha256(&bytes))
+    let wasm = wat::parse_str(wat).expect("the test module is valid text");
+    let bytes = engine().unwrap().precompile_module(&wasm).unwrap();
+    Policy::from_precompiled(&bytes, &sha256(&bytes))
 }
 
 /// Asserts both steps deny with POLICY_UNAVAILABLE for `reason`.
@@ -74,32 +77,49 @@ fn the_real_module_allows_the_control_request() {
 
 #[test]
 fn a_corrupted_module_is_refused_by_its_digest() {
-    let mut bytes = EMBEDDED_MODULE.to_vec();
+    let mut bytes = EMBEDDED_PRECOMPILED.to_vec();
     let middle = bytes.len() / 2;
     bytes[middle] ^= 0xff;
-    let policy = Policy::from_bytes(&bytes, EMBEDDED_SHA256);
+    let policy = Policy::from_precompiled(&bytes, EMBEDDED_PRECOMPILED_SHA256);
     assert_denies(
         &policy,
-        |e| matches!(e, Unavailable::DigestMismatch { expected, .. } if expected == EMBEDDED_SHA256),
+        |e| matches!(e, Unavailable::DigestMismatch { expected, .. } if expected == EMBEDDED_PRECOMPILED_SHA256),
     );
 }
 
 #[test]
-fn a_truncated_module_with_a_matching_digest_is_refused_as_invalid() {
-    let bytes = &EMBEDDED_MODULE[..EMBEDDED_MODULE.len() / 2];
-    let policy = Policy::from_bytes(bytes, &sha256(bytes));
+fn a_wasm_module_where_a_precompiled_one_belongs_is_refused_as_invalid() {
+    let policy = Policy::from_precompiled(EMBEDDED_MODULE, &sha256(EMBEDDED_MODULE));
     assert_denies(&policy, |e| matches!(e, Unavailable::Invalid(_)));
 }
 
 #[test]
-fn an_override_file_is_accepted_only_with_the_configured_digest() {
-    let path = std::env::temp_dir().join(format!("erasure-policy-{}.wasm", std::process::id()));
-    std::fs::write(&path, EMBEDDED_MODULE).unwrap();
-    assert!(
-        Policy::from_file(&path, EMBEDDED_SHA256)
-            .decide(&allowed_request())
-            .allowed()
+fn a_module_precompiled_for_another_architecture_is_refused_as_invalid() {
+    let other = if cfg!(target_arch = "aarch64") {
+        "x86_64-unknown-linux-gnu"
+    } else {
+        "aarch64-unknown-linux-gnu"
+    };
+    let mut config = wasmtime::Config::new();
+    config.target(other).unwrap();
+    let bytes = wasmtime::Engine::new(&config)
+        .unwrap()
+        .precompile_module(EMBEDDED_MODULE)
+        .unwrap();
+    let policy = Policy::from_precompiled(&bytes, &sha256(&bytes));
+    assert_denies(
+        &policy,
+        |e| matches!(e, Unavailable::Invalid(m) if m.contains("architecture")),
     );
+}
+
+#[test]
+fn an_override_file_is_accepted_only_with_the_configured_digest() {
+    let path = std::env::temp_dir().join(format!("erasure-policy-{}.cwasm", std::process::id()));
+    std::fs::write(&path, EMBEDDED_PRECOMPILED).unwrap();
+    let policy = Policy::from_file(&path, EMBEDDED_PRECOMPILED_SHA256);
+    assert!(policy.decide(&allowed_request()).allowed());
+    assert_eq!(policy.sha256(), EMBEDDED_PRECOMPILED_SHA256);
     let wrong = "0".repeat(64);
     assert_denies(&Policy::from_file(&path, &wrong), |e| {
         matches!(e, Unavailable::DigestMismatch { .. })
@@ -223,7 +243,7 @@ fn the_log_says_why_the_policy_is_unavailable() {
         .with_ansi(false)
         .finish();
     tracing::subscriber::with_default(subscriber, || {
-        let policy = Policy::from_bytes(EMBEDDED_MODULE, &"0".repeat(64));
+        let policy = Policy::from_precompiled(EMBEDDED_PRECOMPILED, &"0".repeat(64));
         assert!(!policy.decide(&allowed_request()).allowed());
     });
     let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();

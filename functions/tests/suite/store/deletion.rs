@@ -12,7 +12,7 @@ use erasure::store::audited::{Deps, Origin};
 use erasure::store::deletion;
 use erasure::store::errors::RequestError;
 use erasure::store::migrations::MIGRATOR;
-use erasure_policy::{EMBEDDED_SHA256, Policy};
+use erasure_policy::{EMBEDDED_PRECOMPILED_SHA256, EMBEDDED_SHA256, Policy};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -543,7 +543,7 @@ async fn an_unreachable_database_is_connection_failed(db: PgPool) {
 async fn a_policy_that_cannot_decide_denies_and_is_audited(db: PgPool) {
     let admin = user(&db, "admin@example.com", "ADMIN").await;
     let client = user(&db, "client@example.com", "CLIENT").await;
-    let broken = Policy::from_bytes(b"\0asm-but-not-really", EMBEDDED_SHA256);
+    let broken = Policy::from_precompiled(b"\0asm-but-not-really", EMBEDDED_PRECOMPILED_SHA256);
     let d = Deps {
         policy: &broken,
         ..deps(&db)
