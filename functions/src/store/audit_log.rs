@@ -13,6 +13,8 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
+use super::inline;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
     SoftDelete,
@@ -130,6 +132,12 @@ pub async fn append_many(
     Ok(insert(db, entries).await?.len() as u64)
 }
 
+/// The columns a writer sets, in the order of both INSERTs below.
+const COLUMNS: &str =
+    "action, outcome, actor_id, actor_role, target_id, target_role, reason, error_code,
+     source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule,
+     actor_name";
+
 /// The one INSERT behind both: columns as arrays, rows in the given order.
 async fn insert(
     db: &mut PgConnection,
@@ -141,19 +149,16 @@ async fn insert(
     let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
         entries.iter().map(f).collect()
     };
-    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(
-        "INSERT INTO deletion_audit
-             (action, outcome, actor_id, actor_role, target_id, target_role, reason, error_code,
-              source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule,
-              actor_name)
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
+        "INSERT INTO deletion_audit ({COLUMNS})
          SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an FROM UNNEST(
                     $1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
                     $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
                     $13::jsonb[], $14::text[], $15::text[], $16::text[])
                 WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an, n)
           ORDER BY n
-         RETURNING seq, row_hash",
-    )
+         RETURNING seq, row_hash"
+    ))
     .bind(column(&|e| Some(e.action.as_str().to_owned())))
     .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
     .bind(ids(&|e| e.actor_id))
@@ -166,7 +171,12 @@ async fn insert(
     .bind(column(&|e| e.user_agent.clone()))
     .bind(column(&|e| e.request_id.clone()))
     .bind(entries.iter().map(|e| e.duration_ms).collect::<Vec<_>>())
-    .bind(entries.iter().map(|e| Json(&e.rows_affected)).collect::<Vec<_>>())
+    .bind(
+        entries
+            .iter()
+            .map(|e| Json(&e.rows_affected))
+            .collect::<Vec<_>>(),
+    )
     .bind(column(&|e| e.policy_digest.clone()))
     .bind(column(&|e| e.policy_rule.clone()))
     .bind(column(&|e| e.actor_name.clone()))
@@ -176,6 +186,38 @@ async fn insert(
         .into_iter()
         .map(|(seq, row_hash)| Appended { seq, row_hash })
         .collect())
+}
+
+/// The append of `entry` as text, for a batch (`store::batched`): its values
+/// written in, and `counted` (an SQL expression yielding a jsonb object, such
+/// as the counts of the statement this is part of) merged into its
+/// rows_affected. `from` is the rest of the SELECT that the values (and
+/// `counted`) are selected from. Returns the row's seq.
+pub fn insert_inline(entry: &AuditEntry, counted: &str, from: &str) -> String {
+    let text = |v: &Option<String>| inline::optional_text(v.as_deref());
+    let rows_affected = serde_json::to_string(&entry.rows_affected).expect("counts serialize");
+    let values = [
+        inline::text(entry.action.as_str()),
+        inline::text(entry.outcome.as_str()),
+        inline::optional_uuid(entry.actor_id),
+        text(&entry.actor_role),
+        inline::optional_uuid(entry.target_id),
+        text(&entry.target_role),
+        text(&entry.reason),
+        text(&entry.error_code),
+        inline::optional_inet(entry.source_ip),
+        text(&entry.user_agent),
+        text(&entry.request_id),
+        inline::optional_int(entry.duration_ms),
+        format!("{}::jsonb || {counted}", inline::text(&rows_affected)),
+        text(&entry.policy_digest),
+        text(&entry.policy_rule),
+        text(&entry.actor_name),
+    ];
+    format!(
+        "INSERT INTO deletion_audit ({COLUMNS}) SELECT {} {from} RETURNING seq",
+        values.join(", ")
+    )
 }
 
 /// Where the chain is broken, by the position (seq) at which it shows.

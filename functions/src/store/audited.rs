@@ -15,7 +15,7 @@ use super::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use super::errors::RequestError;
 use super::pauses::PauseGate;
 use super::pool::bounded_begin;
-use super::profiles::{self, Lock};
+use super::profiles::{self, Lock, Profile};
 use crate::config::RequestConfig;
 use crate::domain::{ActorId, TargetId};
 
@@ -98,9 +98,17 @@ pub(super) async fn load_actor(
     actor: ActorId,
     attempt: &mut Attempt,
 ) -> Result<Actor, RequestError> {
-    let row = profiles::read(tx, actor.0, Lock::Share)
-        .await?
-        .ok_or(RequestError::UnknownActor)?;
+    let row = profiles::read(tx, actor.0, Lock::Share).await?;
+    actor_from(row, actor, attempt)
+}
+
+/// The policy's actor from their profile, read under FOR SHARE.
+pub(super) fn actor_from(
+    row: Option<Profile>,
+    actor: ActorId,
+    attempt: &mut Attempt,
+) -> Result<Actor, RequestError> {
+    let row = row.ok_or(RequestError::UnknownActor)?;
     attempt.entry.actor_role = Some(row.user_type.as_str().to_owned());
     Ok(Actor::User {
         id: *actor.0.as_bytes(),

@@ -1,13 +1,17 @@
 //! Soft delete, restore and purge of one user: the flow of one request,
 //! read top to bottom in `in_transaction`.
 //!
-//! One transaction, bounded in time: the actor's role is read from the
-//! database (never from a token); the policy is asked whether the actor may
-//! attempt the action before anything about the target is looked up; the
-//! target is locked (`FOR UPDATE`) and the policy asked again on the locked
-//! facts, so a concurrent promotion, restore or deletion cannot slip between
-//! the check and the act; active orders block; the act; the audit row; commit.
-//! A refusal or failure rolls the transaction back and is audited on its own.
+//! One transaction, bounded in time, in two round trips for a soft delete
+//! or a restore (`store::batched`). The first: BEGIN; the actor read
+//! (FOR SHARE; the role comes from the database, never from a token); the
+//! target locked (FOR UPDATE); then, in a statement of its own so that it
+//! sees what committed while the locks were awaited, what the target's rows
+//! hold. Between the two the policy is asked whether the actor may attempt the
+//! action at all (before anything about the target counts), then whether on
+//! the locked facts, so a concurrent promotion, restore or deletion cannot
+//! slip between the check and the act; active orders block. The second: the
+//! act, the audit row, COMMIT. A purge runs the plan's statements between
+//! the two. A refusal or failure rolls back and is audited on its own.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -15,16 +19,17 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use erasure_policy::{Action, Input, Target, TargetState};
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::{FromRow, Row};
 use uuid::Uuid;
 
-use super::audit_log::{self, AuditAction, Outcome};
-use super::audited::{Attempt, Deps, Origin, ask, begin, load_actor, record_refusal};
+use super::audit_log::{self, AuditAction, AuditEntry, Outcome};
+use super::audited::{Attempt, Deps, Origin, actor_from, ask, record_refusal};
+use super::batched::{Batched, Results};
 use super::errors::RequestError;
 use super::pauses::Gate;
-use super::profiles::{self, Lock};
-use super::purge::{self, PurgeError};
-use super::sessions;
+use super::profiles::{self, Lock, Profile};
+use super::purge::{self, Census, PurgeError};
+use super::{inline, sessions};
 use crate::domain::pauses::scopes;
 use crate::domain::plan::PLAN;
 use crate::domain::{ActorId, TargetId, UserType, functions};
@@ -188,59 +193,49 @@ async fn in_transaction(
     reason: Option<String>,
     attempt: &mut Attempt,
 ) -> Result<Summary, RequestError> {
-    let action = operation.action();
-    let mut tx = begin(deps).await?;
-
-    let actor = load_actor(&mut tx, actor_id, attempt).await?;
-    ask(deps.policy.may_attempt(action, actor), attempt)?;
-
-    let target = profiles::read(&mut tx, target_id.0, Lock::Update)
-        .await?
-        .ok_or(RequestError::NotFound)?;
-    attempt.entry.target_role = Some(target.user_type.as_str().to_owned());
+    // The first round trip: BEGIN, the actor and the target locked, and
+    // (after both locks, so that it sees what committed meanwhile) what
+    // their rows hold.
+    let mut reads = vec![
+        profiles::read_inline(actor_id.0, Lock::Share),
+        profiles::read_inline(target_id.0, Lock::Update),
+    ];
+    if operation != Operation::Restore {
+        reads.push(purge::census_inline(PLAN, &[target_id.0]));
+    }
+    let bounds = &deps.settings;
+    let (mut tx, read) = Batched::begin(
+        deps.db,
+        bounds.transaction_timeout,
+        bounds.lock_timeout,
+        &reads,
+    )
+    .await?;
     let now = Utc::now();
-    let input = Input {
-        action,
-        actor,
-        target: Some(Target {
-            id: *target_id.0.as_bytes(),
-            role: target.user_type.into(),
-            state: match target.deleted_at {
-                None => TargetState::Active,
-                Some(at) => TargetState::SoftDeleted {
-                    deleted_at: at.timestamp(),
-                },
-            },
-        }),
-        now: now.timestamp(),
-        grace_period_secs: deps.settings.grace_period.as_secs() as i64,
-    };
-    ask(deps.policy.decide(&input), attempt)?;
-
-    let rows = match operation {
-        Operation::SoftDelete => {
-            refuse_active_orders(&mut tx, target_id.0).await?;
-            let profiles =
-                profiles::soft_delete(&mut tx, actor_id.0, target_id.0, reason.as_deref()).await?;
-            let sessions = sessions::revoke_all(&mut tx, target_id.0).await?;
-            BTreeMap::from([
-                ("profiles.soft_deleted".to_owned(), profiles),
-                ("sessions.deleted".to_owned(), sessions),
-            ])
+    let decided = async {
+        let (target, census) = decide(deps, operation, actor_id, now, &read, attempt)?;
+        let writes = act(
+            &mut tx, operation, actor_id, target_id, &reason, census, attempt,
+        )
+        .await?;
+        Ok::<_, RequestError>((target, writes))
+    }
+    .await;
+    let (target, (counted, writes)) = match decided {
+        Ok(decided) => decided,
+        Err(e) => {
+            tx.rollback().await;
+            return Err(e);
         }
-        Operation::Restore => {
-            let profiles = profiles::restore(&mut tx, target_id.0).await?;
-            BTreeMap::from([("profiles.restored".to_owned(), profiles)])
-        }
-        Operation::Purge => match purge::execute(&mut tx, PLAN, &[target_id.0]).await {
-            Ok(rows) => rows.0,
-            Err(PurgeError::Blocked(blocked)) => return Err(active_orders(&blocked, target_id.0)),
-            Err(PurgeError::Database(e)) => return Err(e.into()),
-        },
     };
-    attempt.entry.rows_affected = rows.clone();
-    audit_log::append(&mut tx, &attempt.record(Outcome::Success, None)).await?;
-    tx.commit().await?;
+    // The last round trip: the act, the audit row and COMMIT.
+    let written = tx.commit(&[writes]).await?;
+    let mut rows = attempt.entry.rows_affected.clone();
+    if let Some(row) = written.first().and_then(|rows| rows.first()) {
+        for (i, key) in counted.iter().enumerate() {
+            rows.insert((*key).to_owned(), row.try_get::<i64, _>(i)? as u64);
+        }
+    }
     Ok(Summary {
         user: SummaryUser {
             id: target_id,
@@ -256,12 +251,136 @@ async fn in_transaction(
     })
 }
 
-async fn refuse_active_orders(tx: &mut PgConnection, target: Uuid) -> Result<(), RequestError> {
-    let blocked = purge::census(tx, PLAN, &[target]).await?.blockers;
+/// The policy's verdicts on the rows the first round trip read: may the
+/// actor attempt the action at all (before anything about the target counts),
+/// then may they do it to this target as it is now.
+fn decide(
+    deps: &Deps<'_>,
+    operation: Operation,
+    actor_id: ActorId,
+    now: DateTime<Utc>,
+    read: &Results,
+    attempt: &mut Attempt,
+) -> Result<(Profile, Option<Census>), RequestError> {
+    let action = operation.action();
+    let profile = |i: usize| -> Result<Option<Profile>, sqlx::Error> {
+        read[i].first().map(Profile::from_row).transpose()
+    };
+    let actor = actor_from(profile(0)?, actor_id, attempt)?;
+    ask(deps.policy.may_attempt(action, actor), attempt)?;
+
+    let target = profile(1)?.ok_or(RequestError::NotFound)?;
+    attempt.entry.target_role = Some(target.user_type.as_str().to_owned());
+    let input = Input {
+        action,
+        actor,
+        target: Some(Target {
+            id: *attempt
+                .entry
+                .target_id
+                .expect("a deletion has a target")
+                .as_bytes(),
+            role: target.user_type.into(),
+            state: match target.deleted_at {
+                None => TargetState::Active,
+                Some(at) => TargetState::SoftDeleted {
+                    deleted_at: at.timestamp(),
+                },
+            },
+        }),
+        now: now.timestamp(),
+        grace_period_secs: deps.settings.grace_period.as_secs() as i64,
+    };
+    ask(deps.policy.decide(&input), attempt)?;
+    let census = read
+        .get(2)
+        .map(|rows| purge::census_of(PLAN, rows))
+        .transpose()?;
+    Ok((target, census))
+}
+
+/// What the operation writes: a purge runs the plan's statements now; the
+/// last batch's statement (returned, with the rows_affected keys it counts)
+/// does the rest and appends the audit row.
+async fn act(
+    tx: &mut Batched,
+    operation: Operation,
+    actor: ActorId,
+    target: TargetId,
+    reason: &Option<String>,
+    census: Option<Census>,
+    attempt: &mut Attempt,
+) -> Result<(Vec<&'static str>, String), RequestError> {
+    let census = census.unwrap_or_default();
+    let acts = match operation {
+        Operation::SoftDelete => {
+            refuse_active_orders(&census.blockers, target.0)?;
+            vec![
+                (
+                    "profiles.soft_deleted",
+                    profiles::soft_delete(actor.0, target.0, reason.as_deref()),
+                ),
+                ("sessions.deleted", sessions::revoke_all(target.0)),
+            ]
+        }
+        Operation::Restore => vec![("profiles.restored", profiles::restore(target.0))],
+        Operation::Purge => {
+            match purge::execute_counted(tx, PLAN, &[target.0], census).await {
+                Ok(rows) => attempt.entry.rows_affected = rows.0,
+                Err(PurgeError::Blocked(blocked)) => return Err(active_orders(&blocked, target.0)),
+                Err(PurgeError::Database(e)) => return Err(e.into()),
+            }
+            Vec::new()
+        }
+    };
+    let entry = attempt.record(Outcome::Success, None);
+    Ok((
+        acts.iter().map(|(key, _)| *key).collect(),
+        acts_then_audit(&acts, &entry),
+    ))
+}
+
+/// One statement: each act (a data-modifying statement returning a row per
+/// row it wrote), then the audit row with their counts in its rows_affected.
+/// Its one row: the count of each act, in order.
+fn acts_then_audit(acts: &[(&str, String)], entry: &AuditEntry) -> String {
+    let mut ctes: Vec<String> = acts
+        .iter()
+        .enumerate()
+        .map(|(i, (_, sql))| format!("act{i} AS ({sql})"))
+        .collect();
+    let counts: Vec<String> = (0..acts.len())
+        .map(|i| format!("(SELECT count(*) FROM act{i}) AS n{i}"))
+        .collect();
+    let counted: Vec<String> = acts
+        .iter()
+        .enumerate()
+        .map(|(i, (key, _))| format!("{}, n{i}", inline::text(key)))
+        .collect();
+    ctes.push(format!(
+        "counts AS (SELECT {})",
+        if counts.is_empty() {
+            "1 AS one".to_owned()
+        } else {
+            counts.join(", ")
+        }
+    ));
+    let counted = format!("jsonb_build_object({})", counted.join(", "));
+    ctes.push(format!(
+        "audit AS ({})",
+        audit_log::insert_inline(entry, &counted, "FROM counts")
+    ));
+    format!(
+        "WITH {} SELECT counts.* FROM counts, audit",
+        ctes.join(",\n")
+    )
+}
+
+fn refuse_active_orders(blocked: &purge::Blockers, target: Uuid) -> Result<(), RequestError> {
     if blocked.is_empty() {
         Ok(())
     } else {
-        Err(active_orders(&blocked, target))
+        Err(active_orders(blocked, target))
     }
 }
 

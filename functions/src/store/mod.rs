@@ -8,9 +8,11 @@
 
 pub mod audit_log;
 pub mod audited;
+pub mod batched;
 pub mod deletion;
 pub mod errors;
 pub mod idempotency_keys;
+pub mod inline;
 pub mod integrity_runs;
 pub mod migrations;
 pub mod pauses;

@@ -116,12 +116,17 @@ pub fn lazy_pool(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
 /// custom BEGIN as one simple query, so the bounds cost no round trip of
 /// their own.
 pub fn bounded_begin(statement: Duration, lock: Option<Duration>) -> String {
-    let mut sql = format!(
-        "BEGIN; SET LOCAL statement_timeout = {}",
-        statement.as_millis()
-    );
+    bounded_begin_statements(statement, lock).join("; ")
+}
+
+/// The statements of `bounded_begin`, one by one.
+pub fn bounded_begin_statements(statement: Duration, lock: Option<Duration>) -> Vec<String> {
+    let mut sql = vec![
+        "BEGIN".to_owned(),
+        format!("SET LOCAL statement_timeout = {}", statement.as_millis()),
+    ];
     if let Some(lock) = lock {
-        sql += &format!("; SET LOCAL lock_timeout = {}", lock.as_millis());
+        sql.push(format!("SET LOCAL lock_timeout = {}", lock.as_millis()));
     }
     sql
 }

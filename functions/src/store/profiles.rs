@@ -10,6 +10,7 @@ use sqlx::postgres::{PgArgumentBuffer, PgTypeInfo, PgValueRef};
 use sqlx::{Decode, Encode, PgConnection, PgPool, Postgres, Type};
 use uuid::Uuid;
 
+use super::inline;
 use crate::domain::UserType;
 
 // The `type` column is text under a CHECK constraint: it is read and
@@ -60,43 +61,46 @@ pub async fn read(
     id: Uuid,
     lock: Lock,
 ) -> Result<Option<Profile>, sqlx::Error> {
-    let sql = match lock {
-        Lock::Share => "SELECT email, type, deleted_at FROM profiles WHERE id = $1 FOR SHARE",
-        Lock::Update => "SELECT email, type, deleted_at FROM profiles WHERE id = $1 FOR UPDATE",
-    };
-    sqlx::query_as(sql).bind(id).fetch_optional(tx).await
+    sqlx::query_as(&read_sql("$1", lock))
+        .bind(id)
+        .fetch_optional(tx)
+        .await
 }
 
+/// `read`'s statement with the id written in, for a batch (`store::batched`).
+pub fn read_inline(id: Uuid, lock: Lock) -> String {
+    read_sql(&inline::uuid(id), lock)
+}
+
+fn read_sql(id: &str, lock: Lock) -> String {
+    let lock = match lock {
+        Lock::Share => "SHARE",
+        Lock::Update => "UPDATE",
+    };
+    format!("SELECT email, type, deleted_at FROM profiles WHERE id = {id} FOR {lock}")
+}
+
+// The writes of a deletion's last batch: each returns a row per profile written.
+
 /// Marks `target` deleted by `actor` now, with the reason.
-pub async fn soft_delete(
-    tx: &mut PgConnection,
-    actor: Uuid,
-    target: Uuid,
-    reason: Option<&str>,
-) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
-        "UPDATE profiles SET deleted_at = now(), deleted_by = $1, deletion_reason = $2, updated_at = now()
-          WHERE id = $3",
+pub fn soft_delete(actor: Uuid, target: Uuid, reason: Option<&str>) -> String {
+    format!(
+        "UPDATE profiles SET deleted_at = now(), deleted_by = {}, deletion_reason = {}, updated_at = now()
+          WHERE id = {} RETURNING id",
+        inline::uuid(actor),
+        inline::optional_text(reason),
+        inline::uuid(target)
     )
-    .bind(actor)
-    .bind(reason)
-    .bind(target)
-    .execute(tx)
-    .await?
-    .rows_affected())
 }
 
 /// Brings `target` back. A live user holding the email makes this fail with
 /// 23505: a conflict, never an overwrite.
-pub async fn restore(tx: &mut PgConnection, target: Uuid) -> Result<u64, sqlx::Error> {
-    Ok(sqlx::query(
+pub fn restore(target: Uuid) -> String {
+    format!(
         "UPDATE profiles SET deleted_at = NULL, deleted_by = NULL, deletion_reason = NULL, updated_at = now()
-          WHERE id = $1",
+          WHERE id = {} RETURNING id",
+        inline::uuid(target)
     )
-    .bind(target)
-    .execute(tx)
-    .await?
-    .rows_affected())
 }
 
 /// A soft-deleted profile past the grace period, as the cleanup takes it.

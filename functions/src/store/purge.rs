@@ -13,9 +13,11 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use sqlx::PgConnection;
+use sqlx::postgres::PgRow;
+use sqlx::{FromRow, PgConnection};
 use uuid::Uuid;
 
+use super::inline;
 use crate::domain::plan::{Action, Column, Entry, OnDelete, PROFILES};
 
 /// Rows each step touched, keyed `table.verb` (e.g. `sessions.deleted`,
@@ -56,51 +58,84 @@ pub async fn census(
     plan: &[Entry],
     users: &[Uuid],
 ) -> Result<Census, sqlx::Error> {
-    let cascading: Vec<&Entry> = plan
-        .iter()
-        .filter(|e| e.action.expected_on_delete() == OnDelete::Cascade)
-        .collect();
-    // One SELECT per entry, each row (entry, user, active rows, rows); a
-    // blocking entry groups by user, the others only count. The blocking
-    // entries' status lists are parameters $2, $3, … in plan order.
+    // The blocking entries' status lists are parameters $2, $3, … in plan order.
     let mut statuses: Vec<&'static [&'static str]> = Vec::new();
-    let selects: Vec<String> = cascading
+    let sql = census_sql(plan, "$1", |active| {
+        statuses.push(active);
+        format!("${}", statuses.len() + 1)
+    });
+    let mut query = sqlx::query_as(&sql).bind(users);
+    for active in statuses {
+        query = query.bind(active);
+    }
+    Ok(tally(plan, query.fetch_all(&mut *db).await?))
+}
+
+/// The census of `census`, its values written into the text, for a batch
+/// (`store::batched`); `census_of` reads its rows.
+pub fn census_inline(plan: &[Entry], users: &[Uuid]) -> String {
+    census_sql(plan, &inline::uuids(users), inline::texts)
+}
+
+pub fn census_of(plan: &[Entry], rows: &[PgRow]) -> Result<Census, sqlx::Error> {
+    let rows = rows
         .iter()
+        .map(CensusRow::from_row)
+        .collect::<Result<_, _>>()?;
+    Ok(tally(plan, rows))
+}
+
+/// (entry, user, active rows, rows).
+type CensusRow = (i32, Option<Uuid>, i64, i64);
+
+fn cascading(plan: &[Entry]) -> impl Iterator<Item = &Entry> {
+    plan.iter()
+        .filter(|e| e.action.expected_on_delete() == OnDelete::Cascade)
+}
+
+/// One SELECT per cascading entry, each row a `CensusRow`; a blocking entry
+/// groups by user, the others only count. `users` is the SQL of the users'
+/// uuid[], and `active` writes the SQL of a blocking entry's status list.
+fn census_sql(
+    plan: &[Entry],
+    users: &str,
+    mut active: impl FnMut(&'static [&'static str]) -> String,
+) -> String {
+    let selects: Vec<String> = cascading(plan)
         .enumerate()
         .map(|(i, entry)| {
             let Column { table, column } = entry.reference;
             match entry.action {
                 Action::BlockIfActive {
                     status_column,
-                    active,
+                    active: statuses,
                 } => {
-                    statuses.push(active);
-                    let p = statuses.len() + 1;
+                    let statuses = active(statuses);
                     format!(
-                        "SELECT {i}, {column}, count(*) FILTER (WHERE {status_column} = ANY(${p})), count(*)
-                           FROM {table} WHERE {column} = ANY($1) GROUP BY {column}"
+                        "SELECT {i}, {column}, count(*) FILTER (WHERE {status_column} = ANY({statuses})), count(*)
+                           FROM {table} WHERE {column} = ANY({users}) GROUP BY {column}"
                     )
                 }
                 _ => format!(
-                    "SELECT {i}, NULL::uuid, 0::bigint, count(*) FROM {table} WHERE {column} = ANY($1)"
+                    "SELECT {i}, NULL::uuid, 0::bigint, count(*) FROM {table} WHERE {column} = ANY({users})"
                 ),
             }
         })
         .collect();
+    if selects.is_empty() {
+        return "SELECT 0, NULL::uuid, 0::bigint, 0::bigint WHERE false".to_owned();
+    }
+    selects.join("\nUNION ALL\n")
+}
+
+fn tally(plan: &[Entry], rows: Vec<CensusRow>) -> Census {
+    let cascading: Vec<&Entry> = cascading(plan).collect();
     // Every cascading table is in the census, with 0 when nothing matched.
     let mut census = Census {
         cascading: cascading.iter().map(|e| (e.reference.table, 0)).collect(),
         ..Census::default()
     };
-    if selects.is_empty() {
-        return Ok(census);
-    }
-    let sql = selects.join("\nUNION ALL\n");
-    let mut query = sqlx::query_as::<_, (i32, Option<Uuid>, i64, i64)>(&sql).bind(users);
-    for active in statuses {
-        query = query.bind(active);
-    }
-    for (i, user, active, rows) in query.fetch_all(&mut *db).await? {
+    for (i, user, active, rows) in rows {
         let table = cascading[i as usize].reference.table;
         *census.cascading.entry(table).or_default() += rows as u64;
         if let (Some(user), 1..) = (user, active) {
@@ -111,7 +146,7 @@ pub async fn census(
                 .insert(table, active);
         }
     }
-    Ok(census)
+    census
 }
 
 /// Permanently deletes `users` as `plan` says, refusing the whole set when
@@ -123,6 +158,17 @@ pub async fn execute(
     users: &[Uuid],
 ) -> Result<RowsAffected, PurgeError> {
     let census = census(db, plan, users).await?;
+    execute_counted(db, plan, users, census).await
+}
+
+/// `execute`, with the census already taken in this transaction, after the
+/// profiles were locked.
+pub async fn execute_counted(
+    db: &mut PgConnection,
+    plan: &[Entry],
+    users: &[Uuid],
+    census: Census,
+) -> Result<RowsAffected, PurgeError> {
     if !census.blockers.is_empty() {
         return Err(PurgeError::Blocked(census.blockers));
     }

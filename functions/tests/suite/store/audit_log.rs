@@ -234,3 +234,49 @@ async fn a_batch_appended_in_one_statement_chains_in_order(db: PgPool) {
             .unwrap();
     assert_eq!(ip, "2001:db8::7");
 }
+
+/// Every column a writer sets, as text, of the row at `seq`.
+async fn written(db: &PgPool, seq: i64) -> Vec<Option<String>> {
+    let row: (Vec<Option<String>>,) = sqlx::query_as(
+        "SELECT ARRAY[action, outcome, actor_id::text, actor_role, target_id::text, target_role,
+                      reason, error_code, host(source_ip), user_agent, request_id,
+                      duration_ms::text, rows_affected::text, policy_digest, policy_rule, actor_name]
+           FROM deletion_audit WHERE seq = $1",
+    )
+    .bind(seq)
+    .fetch_one(db)
+    .await
+    .unwrap();
+    row.0
+}
+
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_inline_append_records_what_a_bound_append_records(db: PgPool) {
+    let mut hostile = entry(3);
+    hostile.reason = Some("it's a \\ 'quoted' $$ reason\nover two lines".into());
+    hostile.user_agent = Some("ua'); DROP TABLE deletion_audit; --".into());
+    hostile.actor_name = Some("arn:aws:cloudwatch:eu-west-1:1:alarm:x".into());
+    hostile.error_code = Some("NONE".into());
+    let bound = {
+        let mut tx = db.begin().await.unwrap();
+        let appended = audit_log::append(&mut tx, &hostile).await.unwrap();
+        tx.commit().await.unwrap();
+        appended.seq
+    };
+    // Counted by the statement it is part of, merged with what the entry knew.
+    let mut counted = hostile.clone();
+    let sessions = counted.rows_affected.remove("sessions.deleted").unwrap();
+    let sql = audit_log::insert_inline(
+        &counted,
+        &format!("jsonb_build_object('sessions.deleted', {sessions})"),
+        "",
+    );
+    let inline: i64 = sqlx::raw_sql(&sql)
+        .fetch_one(&db)
+        .await
+        .map(|row| sqlx::Row::get(&row, 0))
+        .unwrap();
+    assert_eq!(inline, bound + 1);
+    assert_eq!(written(&db, inline).await, written(&db, bound).await);
+    assert!(verify(&db, 10).await.breaks.is_empty());
+}

@@ -138,7 +138,7 @@ async fn a_super_admin_may_delete_too(db: PgPool) {
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
-async fn non_staff_are_refused_before_the_target_is_looked_up(db: PgPool) {
+async fn non_staff_are_refused_before_the_target_counts(db: PgPool) {
     let client = user(&db, "target@example.com", "CLIENT").await;
     for role in ["HELPDESK", "VENDOR", "CLIENT", "DRIVER"] {
         let actor = user(&db, &format!("{role}@example.com"), role).await;
@@ -157,10 +157,12 @@ async fn non_staff_are_refused_before_the_target_is_looked_up(db: PgPool) {
                 ("FORBIDDEN", "staff-only-may-delete"),
                 "{role}"
             );
-            let (outcome, code, ..) = last_audit(&db).await;
+            // The target was read with the actor, in the same round trip,
+            // but the refusal records nothing of it.
+            let (outcome, code, _, _, target_role, _) = last_audit(&db).await;
             assert_eq!(
-                (outcome.as_str(), code.as_deref()),
-                ("DENIED", Some("FORBIDDEN"))
+                (outcome.as_str(), code.as_deref(), target_role),
+                ("DENIED", Some("FORBIDDEN"), None)
             );
         }
     }

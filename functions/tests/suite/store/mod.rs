@@ -1,5 +1,7 @@
 mod audit_log;
+mod batched;
 mod deletion;
+mod inline;
 mod pool;
 mod purge;
 mod request_rate;
