@@ -149,7 +149,7 @@ async fn main() {
     let copy = "erasure_bench_run";
     let policy = Policy::embedded();
     // The contenders connect directly, or through the latency relay.
-    let options = behind_the_network(options).await;
+    let options = behind_the_network(options).await.options;
 
     let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
     let measured_rtt = round_trip(&db).await;

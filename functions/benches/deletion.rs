@@ -1,8 +1,10 @@
 //! `make bench-deletion`: one request's latency, the service against raw SQL,
-//! side by side in one run. A soft delete and a purge through `store::deletion`
-//! (one bounded transaction: the actor's role read, the policy asked before and
-//! after the target is locked, active orders counted, the act, an audit row)
-//! against the same change by hand in one transaction, the lower bound.
+//! side by side in one run. A soft delete, a restore and a purge through
+//! `store::deletion` (one bounded transaction: the actor's role read, the
+//! policy asked before and after the target is locked, active orders counted,
+//! the act, an audit row) against the same change by hand in one transaction,
+//! the lower bound. Behind the relay it prints each one's round trips to
+//! PostgreSQL per request (the pool's check on acquire included).
 //!
 //! BENCH_REQUESTS users per contender (default 300), one request at a time as
 //! one Lambda container serves them, in BENCH_ROUNDS interleaved rounds
@@ -24,8 +26,8 @@ use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 use support::{
-    admin, behind_the_network, copy_of, drop_database, env_number, percentiles, purge_by_hand,
-    round_trip, seeded_template, spread,
+    Network, admin, behind_the_network, copy_of, drop_database, env_number, percentiles,
+    purge_by_hand, round_trip, seeded_template, spread,
 };
 use uuid::Uuid;
 
@@ -51,41 +53,92 @@ async fn raw_soft_delete(db: &PgPool, actor: Uuid, user: Uuid) {
     tx.commit().await.unwrap();
 }
 
+async fn raw_restore(db: &PgPool, user: Uuid) {
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query(
+        "UPDATE profiles SET deleted_at = NULL, deleted_by = NULL, deletion_reason = NULL
+          WHERE id = $1 AND deleted_at IS NOT NULL",
+    )
+    .bind(user)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+}
+
 async fn raw_purge(db: &PgPool, user: Uuid) {
     let mut tx = db.begin().await.unwrap();
     purge_by_hand(&mut tx, user).await;
     tx.commit().await.unwrap();
 }
 
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Contender {
     ServiceSoftDelete,
     RawSoftDelete,
+    ServiceRestore,
+    RawRestore,
     ServicePurge,
     RawPurge,
 }
 
 impl Contender {
+    /// In pairs: the service, then the raw SQL it is measured against.
+    const ALL: [Contender; 6] = [
+        Contender::ServiceSoftDelete,
+        Contender::RawSoftDelete,
+        Contender::ServiceRestore,
+        Contender::RawRestore,
+        Contender::ServicePurge,
+        Contender::RawPurge,
+    ];
+    const PAIRS: [&str; 3] = ["soft delete", "restore", "purge"];
+
     fn label(self) -> &'static str {
         match self {
             Contender::ServiceSoftDelete => "soft delete, erasure (policy, locks, audit)",
             Contender::RawSoftDelete => "soft delete, raw SQL (lower bound)",
+            Contender::ServiceRestore => "restore, erasure (policy, locks, audit)",
+            Contender::RawRestore => "restore, raw SQL (lower bound)",
             Contender::ServicePurge => "purge, erasure (policy, locks, plan, audit)",
             Contender::RawPurge => "purge, raw SQL (lower bound)",
         }
     }
+
+    fn restores(self) -> bool {
+        matches!(self, Contender::ServiceRestore | Contender::RawRestore)
+    }
+}
+
+/// What one contender did in one round.
+struct Measured {
+    took: Vec<Duration>,
+    rtt: Duration,
+    round_trips: Option<f64>,
 }
 
 /// Each request's latency, on a fresh copy of the template.
 async fn measure(
     admin: &mut sqlx::PgConnection,
-    options: &sqlx::postgres::PgConnectOptions,
+    network: &Network,
     policy: &Policy,
     contender: Contender,
     actor: Uuid,
     users: &[Uuid],
-) -> (Vec<Duration>, Duration) {
-    let db = copy_of(admin, options, TEMPLATE, COPY).await;
+) -> Measured {
+    let db = copy_of(admin, &network.options, TEMPLATE, COPY).await;
+    if contender.restores() {
+        // Deleted a day ago, by hand: the restore is what is timed.
+        sqlx::query(
+            "UPDATE profiles SET deleted_at = now() - interval '1 day', deleted_by = $1
+              WHERE id = ANY($2)",
+        )
+        .bind(actor)
+        .bind(users)
+        .execute(&db)
+        .await
+        .unwrap();
+    }
     let rtt = round_trip(&db).await;
     let deps = Deps {
         db: &db,
@@ -98,38 +151,44 @@ async fn measure(
     };
     let origin = Origin::default();
     let mut took = Vec::with_capacity(users.len());
+    let trips_before = network.round_trips();
     for &user in users {
         let started = Instant::now();
+        let (actor, target) = (ActorId(actor), TargetId(user));
         match contender {
             Contender::ServiceSoftDelete => {
-                deletion::soft_delete(
-                    &deps,
-                    ActorId(actor),
-                    TargetId(user),
-                    Some("benchmark".into()),
-                    &origin,
-                )
-                .await
-                .unwrap();
+                let reason = Some("benchmark".into());
+                deletion::soft_delete(&deps, actor, target, reason, &origin)
+                    .await
+                    .unwrap();
             }
-            Contender::RawSoftDelete => raw_soft_delete(&db, actor, user).await,
+            Contender::RawSoftDelete => raw_soft_delete(&db, actor.0, user).await,
+            Contender::ServiceRestore => {
+                deletion::restore(&deps, actor, target, &origin)
+                    .await
+                    .unwrap();
+            }
+            Contender::RawRestore => raw_restore(&db, user).await,
             Contender::ServicePurge => {
-                deletion::purge(
-                    &deps,
-                    ActorId(actor),
-                    TargetId(user),
-                    "benchmark purge".into(),
-                    &origin,
-                )
-                .await
-                .unwrap();
+                let reason = "benchmark purge".into();
+                deletion::purge(&deps, actor, target, reason, &origin)
+                    .await
+                    .unwrap();
             }
             Contender::RawPurge => raw_purge(&db, user).await,
         }
         took.push(started.elapsed());
     }
+    let round_trips = network
+        .round_trips()
+        .zip(trips_before)
+        .map(|(after, before)| (after - before) as f64 / users.len() as f64);
     db.close().await;
-    (took, rtt)
+    Measured {
+        took,
+        rtt,
+        round_trips,
+    }
 }
 
 #[tokio::main]
@@ -140,35 +199,31 @@ async fn main() {
     let spec = SeedSpec::live_users(requests);
     let seeded = seeded_template(&mut admin, &options, TEMPLATE, &spec).await;
 
-    let options = behind_the_network(options).await;
+    let network = behind_the_network(options).await;
     let policy = Policy::embedded();
     let actor = seeded.admins[0];
-    let contenders = [
-        Contender::ServiceSoftDelete,
-        Contender::RawSoftDelete,
-        Contender::ServicePurge,
-        Contender::RawPurge,
-    ];
     // Interleaved: each round runs every contender on a fresh copy, over its
     // own share of the users, so that a slow spell of the machine shows as
     // spread rather than as one contender's verdict.
     let rounds = env_number("BENCH_ROUNDS", 3).clamp(1, seeded.users.len());
     let share = seeded.users.len() / rounds;
-    let mut took: Vec<Vec<Duration>> = vec![Vec::new(); contenders.len()];
-    let mut ratios = [Vec::new(), Vec::new()];
+    let mut took: Vec<Vec<Duration>> = vec![Vec::new(); Contender::ALL.len()];
+    let mut trips = vec![None; Contender::ALL.len()];
+    let mut ratios = vec![Vec::new(); Contender::PAIRS.len()];
     let mut rtt = Duration::ZERO;
     for round in 0..rounds {
         let users = &seeded.users[round * share..(round + 1) * share];
         let mut medians = Vec::new();
-        for (i, &contender) in contenders.iter().enumerate() {
-            let (t, measured) =
-                measure(&mut admin, &options, &policy, contender, actor, users).await;
-            rtt = measured;
-            medians.push(percentiles(t.clone()).0.as_secs_f64());
-            took[i].extend(t);
+        for (i, &contender) in Contender::ALL.iter().enumerate() {
+            let measured = measure(&mut admin, &network, &policy, contender, actor, users).await;
+            rtt = measured.rtt;
+            trips[i] = measured.round_trips;
+            medians.push(percentiles(measured.took.clone()).0.as_secs_f64());
+            took[i].extend(measured.took);
         }
-        ratios[0].push(medians[0] / medians[1]);
-        ratios[1].push(medians[2] / medians[3]);
+        for (pair, ratio) in ratios.iter_mut().enumerate() {
+            ratio.push(medians[2 * pair] / medians[2 * pair + 1]);
+        }
     }
     drop_database(&mut admin, COPY).await;
 
@@ -176,21 +231,20 @@ async fn main() {
         "one request's latency, {share} requests each in each of {rounds} interleaved rounds (round trip to PostgreSQL: {rtt:.2?})"
     );
     let rows: Vec<_> = took.into_iter().map(percentiles).collect();
-    for (contender, (median, p95)) in contenders.iter().zip(&rows) {
+    for ((contender, (median, p95)), trips) in Contender::ALL.iter().zip(&rows).zip(&trips) {
+        let trips = trips.map_or("-".to_owned(), |n| format!("{n:.1}"));
         println!(
-            "  {:<48} median {median:>9.2?}   p95 {p95:>9.2?}",
-            contender.label()
+            "  {:<48} median {median:>9.2?}   p95 {p95:>9.2?} ({:.2}x the median)   round trips {trips:>4}",
+            contender.label(),
+            p95.as_secs_f64() / median.as_secs_f64(),
         );
     }
     let median = |i: usize| rows[i].0.as_secs_f64();
-    for (what, (service, raw), per_round) in [
-        ("soft delete", (0, 1), &ratios[0]),
-        ("purge", (2, 3), &ratios[1]),
-    ] {
+    for (pair, (what, per_round)) in Contender::PAIRS.iter().zip(&ratios).enumerate() {
         let (lo, hi) = spread(per_round);
         println!(
             "  {what}, erasure / raw SQL: {:.2}x the median (rounds {lo:.2}..{hi:.2})",
-            median(service) / median(raw)
+            median(2 * pair) / median(2 * pair + 1)
         );
     }
 }

@@ -161,7 +161,7 @@ async fn main() {
     let (options, mut admin) = admin().await;
     let spec = SeedSpec::live_users(rounds * floods.len() * per_round * 4);
     let seeded = seeded_template(&mut admin, &options, TEMPLATE, &spec).await;
-    let options = behind_the_network(options).await;
+    let options = behind_the_network(options).await.options;
     // The senders and the deleting container, a connection each.
     recreate(&mut admin, COPY, Some(TEMPLATE)).await;
     let db = pool_of(&options, COPY, SENDERS as u32 + 2).await;

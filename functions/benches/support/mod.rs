@@ -4,6 +4,8 @@
 
 use std::net::SocketAddr;
 use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use erasure::store::migrations::MIGRATOR;
@@ -73,8 +75,10 @@ pub async fn pool_of(options: &PgConnectOptions, name: &str, connections: u32) -
 /// direction: a network whose round trip is twice that. It is a pipe, not
 /// stop-and-wait: chunks in flight overlap, as on a real link. OS threads
 /// and blocking sockets, because the async timer's 1 ms tick is too coarse
-/// for sub-millisecond delays.
-fn latency_relay(upstream: SocketAddr, one_way: Duration) -> SocketAddr {
+/// for sub-millisecond delays. It counts round trips in `turns`: each time a
+/// connection's client speaks after its server has (sqlx waits for each
+/// answer before it sends more, so that is one round trip each).
+fn latency_relay(upstream: SocketAddr, one_way: Duration, turns: Arc<AtomicU64>) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     std::thread::spawn(move || {
@@ -85,15 +89,29 @@ fn latency_relay(upstream: SocketAddr, one_way: Duration) -> SocketAddr {
             server.set_nodelay(true).unwrap();
             let (client_out, server_out) =
                 (client.try_clone().unwrap(), server.try_clone().unwrap());
-            delayed(client, server_out, one_way);
-            delayed(server, client_out, one_way);
+            let server_spoke = Arc::new(AtomicBool::new(true));
+            let (spoke, turns) = (server_spoke.clone(), turns.clone());
+            delayed(client, server_out, one_way, move || {
+                if spoke.swap(false, Ordering::Relaxed) {
+                    turns.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            delayed(server, client_out, one_way, move || {
+                server_spoke.store(true, Ordering::Relaxed)
+            });
         }
     });
     addr
 }
 
-/// Copies `from` to `to`, each chunk written `delay` after it was read.
-fn delayed(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Duration) {
+/// Copies `from` to `to`, each chunk written `delay` after it was read, and
+/// tells `on_read` of each.
+fn delayed(
+    mut from: std::net::TcpStream,
+    mut to: std::net::TcpStream,
+    delay: Duration,
+    on_read: impl Fn() + Send + 'static,
+) {
     use std::io::{Read, Write};
     let (chunks, due) = std::sync::mpsc::channel::<(Instant, Vec<u8>)>();
     std::thread::spawn(move || {
@@ -107,6 +125,7 @@ fn delayed(mut from: std::net::TcpStream, mut to: std::net::TcpStream, delay: Du
     std::thread::spawn(move || {
         let mut buffer = vec![0; 64 * 1024];
         while let Ok(n @ 1..) = from.read(&mut buffer) {
+            on_read();
             if chunks
                 .send((Instant::now() + delay, buffer[..n].to_vec()))
                 .is_err()
@@ -173,16 +192,33 @@ pub async fn seeded_template(
     seeded
 }
 
-/// Where the contenders connect: through a relay that delays each direction
-/// by half of BENCH_RTT_MS (default 1 ms, a network within a region), or
-/// straight to PostgreSQL with BENCH_RTT_MS=0.
-pub async fn behind_the_network(options: PgConnectOptions) -> PgConnectOptions {
+/// Where the contenders connect, and the round trips they made if counted.
+pub struct Network {
+    pub options: PgConnectOptions,
+    turns: Option<Arc<AtomicU64>>,
+}
+
+impl Network {
+    /// Round trips to PostgreSQL so far, over every connection; `None`
+    /// straight to PostgreSQL, where nothing counts them.
+    pub fn round_trips(&self) -> Option<u64> {
+        self.turns.as_ref().map(|t| t.load(Ordering::Relaxed))
+    }
+}
+
+/// Through a relay that delays each direction by half of BENCH_RTT_MS
+/// (default 1 ms, a network within a region), or straight to PostgreSQL
+/// with BENCH_RTT_MS=0.
+pub async fn behind_the_network(options: PgConnectOptions) -> Network {
     let rtt_ms: f64 = std::env::var("BENCH_RTT_MS")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1.0);
     if rtt_ms <= 0.0 {
-        return options;
+        return Network {
+            options,
+            turns: None,
+        };
     }
     let upstream = format!("{}:{}", options.get_host(), options.get_port());
     let upstream = tokio::net::lookup_host(upstream)
@@ -190,8 +226,16 @@ pub async fn behind_the_network(options: PgConnectOptions) -> PgConnectOptions {
         .unwrap()
         .next()
         .unwrap();
-    let relay = latency_relay(upstream, Duration::from_secs_f64(rtt_ms / 2000.0));
-    options.host("127.0.0.1").port(relay.port())
+    let turns = Arc::new(AtomicU64::new(0));
+    let relay = latency_relay(
+        upstream,
+        Duration::from_secs_f64(rtt_ms / 2000.0),
+        turns.clone(),
+    );
+    Network {
+        options: options.host("127.0.0.1").port(relay.port()),
+        turns: Some(turns),
+    }
 }
 
 /// One user's purge by hand, one index-friendly statement per table, in the
