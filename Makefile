@@ -70,6 +70,8 @@ lint:
 	cargo clippy --workspace --all-targets -- -D warnings
 	@python3 policy/cases.py | cmp -s - policy/cases.json || \
 	  { echo "policy/cases.json is not what policy/cases.py prints: run python3 policy/cases.py > policy/cases.json"; exit 1; }
+	@test -z "$$(cargo tree --quiet -p erasure-functions -e normal -i cranelift-codegen 2>/dev/null)" || \
+	  { echo "the functions link Cranelift: the policy is precompiled at build time, keep wasmtime's cranelift feature out of their dependencies"; exit 1; }
 
 fmt:
 	cargo fmt --all
