@@ -1,17 +1,19 @@
 //! `make bench-deletion`: one request's latency, the service against raw SQL,
 //! side by side in one run. A soft delete, a restore and a purge through
-//! `store::deletion` (one bounded transaction: the actor's role read, the
-//! policy asked before and after the target is locked, active orders counted,
-//! the act, an audit row) against the same change by hand in one transaction,
-//! the lower bound. Behind the relay it prints each one's round trips to
-//! PostgreSQL per request (the pool's check on acquire included).
+//! `store::deletion` (one bounded transaction in two round trips: `BEGIN`
+//! with the actor, the locked target and the census; the policy asked on the
+//! locked rows; the act, the audit row and `COMMIT`) against the same change
+//! by hand in one transaction, the lower bound. Behind the relay it prints
+//! each one's round trips to PostgreSQL per request (the pool's checks on
+//! acquire and release included).
 //!
 //! BENCH_REQUESTS users per contender (default 300), one request at a time as
 //! one Lambda container serves them, in BENCH_ROUNDS interleaved rounds
 //! (default 3; the spread of the ratios over them is printed), each
-//! contender on its own copy of a seeded template database each round, behind the same relay as the cleanup's benchmark
-//! (BENCH_RTT_MS, default 1 ms; 0 for loopback). Needs the owner's
-//! DATABASE_URL (`source .local/stack.env`).
+//! contender on its own copy of a seeded template database each round,
+//! behind the same relay as the cleanup's benchmark (BENCH_RTT_MS, default
+//! 1 ms; 0 for loopback). Needs the owner's DATABASE_URL
+//! (`source .local/stack.env`).
 
 mod support;
 

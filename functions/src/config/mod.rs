@@ -337,14 +337,14 @@ mod tests {
         assert_eq!(c.policy, PolicySource::Embedded);
         let c = config(&[
             ("DATABASE_URL", "postgres://x"),
-            ("POLICY_MODULE_PATH", "/opt/policy.wasm"),
+            ("POLICY_MODULE_PATH", "/opt/policy.cwasm"),
             ("POLICY_MODULE_SHA256", "ab12"),
         ])
         .unwrap();
         assert_eq!(
             c.policy,
             PolicySource::File {
-                path: "/opt/policy.wasm".into(),
+                path: "/opt/policy.cwasm".into(),
                 sha256: "ab12".into()
             }
         );
