@@ -213,7 +213,7 @@ async fn in_transaction(
     .await?;
     let now = Utc::now();
     let decided = async {
-        let (target, census) = decide(deps, operation, actor_id, now, &read, attempt)?;
+        let (target, census) = decide(deps, operation, actor_id, target_id, now, &read, attempt)?;
         let writes = act(
             &mut tx, operation, actor_id, target_id, &reason, census, attempt,
         )
@@ -258,6 +258,7 @@ fn decide(
     deps: &Deps<'_>,
     operation: Operation,
     actor_id: ActorId,
+    target_id: TargetId,
     now: DateTime<Utc>,
     read: &Results,
     attempt: &mut Attempt,
@@ -275,11 +276,7 @@ fn decide(
         action,
         actor,
         target: Some(Target {
-            id: *attempt
-                .entry
-                .target_id
-                .expect("a deletion has a target")
-                .as_bytes(),
+            id: *target_id.0.as_bytes(),
             role: target.user_type.into(),
             state: match target.deleted_at {
                 None => TargetState::Active,
