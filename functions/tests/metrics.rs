@@ -11,7 +11,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use common::{http_app, send_event};
+use common::{hold_profile, http_app, send_event};
 use erasure::http::telemetry;
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::cast;
@@ -52,12 +52,7 @@ fn value<'a>(docs: &'a [Value], metric: &str, dims: &[(&str, &str)]) -> Option<&
 /// A soft delete of Alice while another transaction holds her row: the lock
 /// wait runs out (LOCK_TIMEOUT_MS) and the request is answered 408.
 async fn timed_out(db: &PgPool) -> common::Answer {
-    let mut holder = db.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE")
-        .bind(cast::ALICE)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = hold_profile(db, cast::ALICE).await;
     let app = http_app(
         db.clone(),
         &[

@@ -289,6 +289,21 @@ pub async fn is_deleted(db: &PgPool, id: uuid::Uuid) -> bool {
         .unwrap()
 }
 
+/// Another transaction holding the profile `id`'s row FOR UPDATE, as a
+/// concurrent request would, until it is dropped or ended.
+pub async fn hold_profile(
+    db: &PgPool,
+    id: uuid::Uuid,
+) -> sqlx::Transaction<'static, sqlx::Postgres> {
+    let mut holder = db.begin().await.unwrap();
+    sqlx::query("SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE")
+        .bind(id)
+        .execute(&mut *holder)
+        .await
+        .unwrap();
+    holder
+}
+
 /// How many rows the audit log holds.
 pub async fn audit_rows(db: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM deletion_audit")

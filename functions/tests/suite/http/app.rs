@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 
 use crate::common::{
-    Answer, LOCAL_JWT_SECRET, audit_rows, event, http_app, is_deleted, send, send_event,
-    with_header,
+    Answer, LOCAL_JWT_SECRET, audit_rows, event, hold_profile, http_app, is_deleted, send,
+    send_event, with_header,
 };
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::cast::{self, *};
@@ -295,12 +295,7 @@ async fn a_key_whose_request_failed_for_the_database_may_be_retried(db: PgPool) 
         "idempotency-key",
         "k-408",
     );
-    let mut blocker = db.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE")
-        .bind(ALICE)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = hold_profile(&db, ALICE).await;
     let timed_out = send(&app, &request).await;
     assert_eq!(
         (timed_out.status, timed_out.code()),

@@ -12,6 +12,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::{Executor, PgPool, Row};
 use uuid::Uuid;
 
+use crate::common::hold_profile;
+
 const BOUND: Duration = Duration::from_secs(5);
 
 async fn profile(db: &PgPool, email: &str) -> Uuid {
@@ -127,12 +129,7 @@ async fn a_refused_flow_rolls_back_and_keeps_its_connection(db: PgPool) {
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_lock_wait_past_its_bound_fails_the_first_batch_cleanly(db: PgPool) {
     let id = profile(&db, "a@example.com").await;
-    let mut holder = db.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE")
-        .bind(id)
-        .execute(&mut *holder)
-        .await
-        .unwrap();
+    let holder = hold_profile(&db, id).await;
     let one = one_connection(&db).await;
     let reads = [format!(
         "SELECT 1 FROM profiles WHERE id = '{id}' FOR UPDATE"

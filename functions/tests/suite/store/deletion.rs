@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::deps;
+use crate::common::{deps, hold_profile};
 use erasure::config::RequestConfig;
 use erasure::domain::{ActorId, TargetId};
 use erasure::store::audit_log::{self, ChainReport};
@@ -496,12 +496,7 @@ async fn a_soft_delete_racing_a_restore_leaves_a_consistent_row(db: PgPool) {
 async fn a_held_lock_times_out_as_408_and_is_audited(db: PgPool) {
     let admin = user(&db, "admin@example.com", "ADMIN").await;
     let client = user(&db, "client@example.com", "CLIENT").await;
-    let mut blocker = db.begin().await.unwrap();
-    sqlx::query("SELECT 1 FROM profiles WHERE id = $1 FOR UPDATE")
-        .bind(client)
-        .execute(&mut *blocker)
-        .await
-        .unwrap();
+    let blocker = hold_profile(&db, client).await;
 
     let d = Deps {
         settings: RequestConfig {
