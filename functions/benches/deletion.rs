@@ -74,7 +74,7 @@ async fn raw_purge(db: &PgPool, user: Uuid) {
     tx.commit().await.unwrap();
 }
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 enum Contender {
     ServiceSoftDelete,
     RawSoftDelete,
