@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion bench-refusals validate build sam-local
+.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion bench-refusals bench-coldstart validate build sam-local
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -36,6 +36,17 @@ bench-cleanup:
 bench-deletion:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench deletion
+
+## bench-coldstart: each function's binary started against a loopback Runtime API beside a bare lambda_runtime floor: init, first and warm answers, resident memory (BENCH_STARTS, BENCH_INVOCATIONS)
+bench-coldstart:
+	infra/local/up.sh
+	cargo build --quiet --profile bench -p erasure-functions --example floor_function
+	$(STACK) && cargo bench -p erasure-functions --bench coldstart
+
+## bench-load: 100 containers at once, each its own pool: different users for a bounded time (throughput, p50/p95/p99, errors, deadlocks, peak connections), then the same few users (one winner each, clean 409s) (BENCH_CONTAINERS, BENCH_SECONDS, BENCH_ROUNDS)
+bench-load:
+	infra/local/up.sh
+	$(STACK) && cargo bench -p erasure-functions --bench load
 
 ## bench-refusals: soft delete latency during a burst of 1,000 refused requests, counted per minute against an audit row each (BENCH_REFUSALS, BENCH_ROUNDS)
 bench-refusals:

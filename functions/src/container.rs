@@ -34,20 +34,33 @@ impl Container {
     /// database credentials (from Secrets Manager when configured so) and
     /// makes the pool, which connects on first use, and loads the policy.
     pub async fn init() -> Result<Container, InitError> {
+        Ok(Container::init_with(async |_| ()).await?.0)
+    }
+
+    /// `init`, with `also` (another secret's read) run while the database
+    /// secret is read: a cold start waits for one Secrets Manager round trip,
+    /// not one per secret.
+    pub async fn init_with<T>(
+        also: impl AsyncFnOnce(&Secrets) -> T,
+    ) -> Result<(Container, T), InitError> {
         let config = Config::from_env()?;
         let sdk = sdk::load().await;
         let secrets = Secrets::new(&sdk);
-        let options = pool::connect_options(&config.database, &secrets).await?;
-        let db = pool::lazy_pool(options, &config.pool);
+        let (options, also) = tokio::join!(
+            pool::connect_options(&config.database, &secrets),
+            also(&secrets)
+        );
+        let db = pool::lazy_pool(options?, &config.pool);
         let policy = load_policy(&config.policy);
-        Ok(Container {
+        let container = Container {
             config,
             sdk,
             secrets,
             pauses: PauseGate::new(db.clone(), pauses::CACHE_FOR),
             db,
             policy,
-        })
+        };
+        Ok((container, also))
     }
 }
 

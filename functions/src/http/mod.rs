@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 use lambda_runtime::{LambdaEvent, service_fn};
 
+use crate::auth::keys;
 use crate::config::http::HttpConfig;
 use crate::container::Container;
 use app::App;
@@ -29,13 +30,20 @@ use router::router;
 use routes::Route;
 
 /// The whole life of one HTTP function's container: configuration, clients,
-/// the pool, the policy and the token keys once, then one invocation at a
-/// time (a request, or the deploy's smoke test), metrics flushed after each.
+/// the pool, the policy and the token keys once (their two secrets read
+/// concurrently), then one invocation at a time (a request, or the deploy's
+/// smoke test), metrics flushed after each.
 pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = telemetry::install(route.function())?;
-    let container = Container::init().await?;
-    let app = Arc::new(App::init(container, HttpConfig::from_env()?).await?);
+    let http = HttpConfig::from_env()?;
+    let (container, verifier) =
+        Container::init_with(async |secrets| keys::verifier(&http, secrets).await).await?;
+    let app = Arc::new(App {
+        container,
+        http,
+        verifier: verifier?,
+    });
     let routes = router(app.clone(), &[route]);
     let handler = service_fn(move |event: LambdaEvent<Invocation>| {
         let (app, routes) = (app.clone(), routes.clone());
