@@ -7,9 +7,11 @@
 //! BENCH_USERS expired users (default 100,000), each with about ten related
 //! rows, are generated once into a template database; each contender purges
 //! its own copy (CREATE DATABASE … TEMPLATE). The per-row loop runs on the
-//! first BENCH_LOOP_USERS (default 2,000) only, and its rate is reported. The
-//! cleanup runs in batches of BENCH_BATCH (default: the shipped
-//! CLEANUP_BATCH_SIZE).
+//! first BENCH_LOOP_USERS (default 1,000) only, and its rate is reported. The
+//! cleanup runs in batches of each size in BENCH_BATCH (a comma-separated
+//! list; default: the shipped CLEANUP_BATCH_SIZE). Every contender runs once
+//! in each of BENCH_ROUNDS interleaved rounds (default 3); the median and the
+//! spread of each rate and ratio are printed.
 //!
 //! The three contenders reach PostgreSQL through a relay that delays each
 //! direction by half of BENCH_RTT_MS (default 1 ms), as the network between a
@@ -29,14 +31,16 @@ use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use erasure::store::pauses::PauseGate;
 use erasure_fixtures::seed::SeedSpec;
 use erasure_policy::Policy;
-use sqlx::PgPool;
+use sqlx::postgres::PgConnectOptions;
+use sqlx::{PgConnection, PgPool};
 use support::{
     admin, behind_the_network, copy_of, drop_database, env_number, purge_by_hand, round_trip,
-    seeded_template,
+    seeded_template, spread,
 };
 use uuid::Uuid;
 
 const TEMPLATE: &str = "erasure_bench_template";
+const COPY: &str = "erasure_bench_run";
 const GRACE: Duration = Duration::from_secs(30 * 86_400);
 
 async fn expired(db: &PgPool) -> Vec<Uuid> {
@@ -114,10 +118,90 @@ fn rate(users: usize, took: Duration) -> f64 {
     users as f64 / took.as_secs_f64()
 }
 
+/// The cleanup's batch sizes to compare: BENCH_BATCH, a comma-separated
+/// list (default: the shipped CLEANUP_BATCH_SIZE).
+fn batch_sizes() -> Vec<i64> {
+    let shipped = CleanupConfig::default().batch_size;
+    std::env::var("BENCH_BATCH")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .map(|n| {
+                    n.trim()
+                        .parse()
+                        .expect("BENCH_BATCH: sizes separated by commas")
+                })
+                .collect()
+        })
+        .unwrap_or_else(|| vec![shipped])
+}
+
+/// Purges every expired user of a fresh copy with the cleanup as the
+/// function runs it, in batches of `batch_size`.
+async fn service(
+    admin: &mut PgConnection,
+    options: &PgConnectOptions,
+    batch_size: i64,
+) -> Duration {
+    let db = copy_of(admin, options, TEMPLATE, COPY).await;
+    let users = expired(&db).await.len();
+    let settings = CleanupConfig {
+        batch_size,
+        grace_period: GRACE,
+        statement_timeout: Duration::from_secs(60),
+    };
+    let started = Instant::now();
+    let report = cleanup::run(
+        &db,
+        &Policy::embedded(),
+        &PauseGate::new(db.clone(), Duration::ZERO),
+        &settings,
+        Mode::Purge,
+        &|| true,
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(report.purged as usize, users, "{report:?}");
+    db.close().await;
+    took
+}
+
+/// The raw lower bound on a fresh copy.
+async fn raw(admin: &mut PgConnection, options: &PgConnectOptions) -> Duration {
+    let db = copy_of(admin, options, TEMPLATE, COPY).await;
+    let started = Instant::now();
+    raw_sql(&db).await;
+    let took = started.elapsed();
+    assert!(expired(&db).await.is_empty());
+    db.close().await;
+    took
+}
+
+/// The per-row loop over the first `users` expired users of a fresh copy.
+async fn looped(admin: &mut PgConnection, options: &PgConnectOptions, users: usize) -> Duration {
+    let db = copy_of(admin, options, TEMPLATE, COPY).await;
+    let some: Vec<Uuid> = expired(&db).await.into_iter().take(users).collect();
+    let started = Instant::now();
+    per_row_loop(&db, &some).await;
+    let took = started.elapsed();
+    db.close().await;
+    took
+}
+
+/// The median of `values`.
+fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
 #[tokio::main]
 async fn main() {
     let users = env_number("BENCH_USERS", 100_000);
-    let loop_users = env_number("BENCH_LOOP_USERS", 2_000).min(users);
+    let loop_users = env_number("BENCH_LOOP_USERS", 1_000).min(users);
+    let rounds = env_number("BENCH_ROUNDS", 3).max(1);
+    let sizes = batch_sizes();
     let (options, mut admin) = admin().await;
 
     println!("generating {users} expired users into {TEMPLATE} …");
@@ -146,69 +230,69 @@ async fn main() {
         started.elapsed()
     );
 
-    let copy = "erasure_bench_run";
-    let policy = Policy::embedded();
     // The contenders connect directly, or through the latency relay.
     let options = behind_the_network(options).await.options;
-
-    let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
-    let measured_rtt = round_trip(&db).await;
-    let settings = CleanupConfig {
-        batch_size: env_number("BENCH_BATCH", CleanupConfig::default().batch_size as usize) as i64,
-        grace_period: GRACE,
-        statement_timeout: Duration::from_secs(60),
+    let measured_rtt = {
+        let db = copy_of(&mut admin, &options, TEMPLATE, COPY).await;
+        let rtt = round_trip(&db).await;
+        db.close().await;
+        rtt
     };
-    let started = Instant::now();
-    let report = cleanup::run(
-        &db,
-        &policy,
-        &PauseGate::new(db.clone(), std::time::Duration::ZERO),
-        &settings,
-        Mode::Purge,
-        &|| true,
-    )
-    .await
-    .unwrap();
-    let service = started.elapsed();
-    assert_eq!(report.purged as usize, users, "{report:?}");
-    db.close().await;
 
-    let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
-    let started = Instant::now();
-    raw_sql(&db).await;
-    let raw = started.elapsed();
-    assert!(expired(&db).await.is_empty());
-    db.close().await;
+    // Interleaved: every contender once per round, each on a fresh copy, so
+    // that a slow spell of the machine shows as spread, not as a verdict.
+    let mut raw_rates = Vec::new();
+    let mut loop_rates = Vec::new();
+    let mut service_rates = vec![Vec::new(); sizes.len()];
+    for round in 1..=rounds {
+        let took = raw(&mut admin, &options).await;
+        raw_rates.push(rate(users, took));
+        println!("  round {round}: raw SQL {users} users in {took:.2?}");
+        for (i, &size) in sizes.iter().enumerate() {
+            let took = service(&mut admin, &options, size).await;
+            service_rates[i].push(rate(users, took));
+            println!("  round {round}: cleanup (batches of {size}) {users} users in {took:.2?}");
+        }
+        let took = looped(&mut admin, &options, loop_users).await;
+        loop_rates.push(rate(loop_users, took));
+        println!("  round {round}: per-row loop {loop_users} users in {took:.2?}");
+    }
+    drop_database(&mut admin, COPY).await;
 
-    let db = copy_of(&mut admin, &options, TEMPLATE, copy).await;
-    let some: Vec<Uuid> = expired(&db).await.into_iter().take(loop_users).collect();
-    let started = Instant::now();
-    per_row_loop(&db, &some).await;
-    let looped = started.elapsed();
-    db.close().await;
-    drop_database(&mut admin, copy).await;
-
-    let (s, r, l) = (
-        rate(users, service),
-        rate(users, raw),
-        rate(loop_users, looped),
-    );
     println!(
-        "purge throughput, users per second (round trip to PostgreSQL: {measured_rtt:.2?}, cleanup batches of {})",
-        settings.batch_size
+        "purge throughput, users per second, median of {rounds} interleaved rounds (round trip to PostgreSQL: {measured_rtt:.2?})"
     );
-    println!(
-        "  raw set-based SQL (lower bound, no policy or audit) {r:>10.0}   ({users} users in {raw:.2?})"
+    let row = |what: &str, rates: &[f64]| {
+        let (lo, hi) = spread(rates);
+        println!(
+            "  {what:<56} {:>7.0}   (rounds {lo:.0}..{hi:.0})",
+            median(rates)
+        );
+    };
+    row(
+        "raw set-based SQL (lower bound, no policy or audit)",
+        &raw_rates,
     );
-    println!(
-        "  erasure cleanup (policy, plan, audit per user)     {s:>10.0}   ({users} users in {service:.2?})"
+    for (size, rates) in sizes.iter().zip(&service_rates) {
+        row(
+            &format!("erasure cleanup, batches of {size} (policy, plan, audit)"),
+            rates,
+        );
+    }
+    row(
+        "per-row loop (same work, a transaction per user)",
+        &loop_rates,
     );
-    println!(
-        "  per-row loop (same work, a transaction per user)   {l:>10.0}   ({loop_users} users in {looped:.2?})"
-    );
-    println!("  cleanup / raw SQL: {:.2}   (goal: at least 0.5)", s / r);
-    println!(
-        "  cleanup / per-row loop: {:.0}x   (goal: at least 50x)",
-        s / l
-    );
+    for (size, rates) in sizes.iter().zip(&service_rates) {
+        let to_raw: Vec<f64> = rates.iter().zip(&raw_rates).map(|(s, r)| s / r).collect();
+        let to_loop: Vec<f64> = rates.iter().zip(&loop_rates).map(|(s, l)| s / l).collect();
+        let (lo, hi) = spread(&to_raw);
+        let (loop_lo, loop_hi) = spread(&to_loop);
+        println!(
+            "  batches of {size}: cleanup / raw SQL {:.2} (rounds {lo:.2}..{hi:.2}; goal: at least 0.75), \
+             / per-row loop {:.0}x (rounds {loop_lo:.0}..{loop_hi:.0})",
+            median(&to_raw),
+            median(&to_loop),
+        );
+    }
 }

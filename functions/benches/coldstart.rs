@@ -38,7 +38,9 @@ use erasure_fixtures::{events, tokens};
 use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
-use support::{admin, drop_database, env_number, percentiles, seeded_template, spread};
+use support::{
+    admin, drop_database, env_number, percentiles, resident_mib, seeded_template, spread,
+};
 use tokio::process::{Child, Command};
 use uuid::Uuid;
 
@@ -155,16 +157,9 @@ impl Container {
         took
     }
 
-    /// Resident memory now, in MiB (VmRSS of /proc/<pid>/status).
+    /// Resident memory now, in MiB.
     fn resident_mib(&self) -> f64 {
-        let pid = self.process.id().expect("running");
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux");
-        let kib: f64 = status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-            .expect("VmRSS");
-        kib / 1024.0
+        resident_mib(self.process.id().expect("running"))
     }
 }
 

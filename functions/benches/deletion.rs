@@ -15,6 +15,7 @@
 //! 1 ms; 0 for loopback). Needs the owner's DATABASE_URL
 //! (`source .local/stack.env`).
 
+#[allow(dead_code, reason = "each benchmark uses part of the shared module")]
 mod support;
 
 use std::time::{Duration, Instant};

@@ -41,8 +41,11 @@ pub async fn recreate(admin: &mut PgConnection, name: &str, template: Option<&st
         .execute(&mut *admin)
         .await
         .unwrap();
+    // FILE_COPY copies the files and checkpoints before and after, instead of
+    // writing the whole copy into the WAL (PostgreSQL 15's default), whose
+    // flushing would then land in the middle of the next contender's run.
     let from = template
-        .map(|t| format!(" TEMPLATE {t}"))
+        .map(|t| format!(" TEMPLATE {t} STRATEGY FILE_COPY"))
         .unwrap_or_default();
     sqlx::query(&format!("CREATE DATABASE {name}{from}"))
         .execute(&mut *admin)
@@ -148,6 +151,18 @@ pub fn spread(ratios: &[f64]) -> (f64, f64) {
     ratios
         .iter()
         .fold((f64::MAX, f64::MIN), |(lo, hi), &r| (lo.min(r), hi.max(r)))
+}
+
+/// The resident memory of process `pid` now, in MiB (VmRSS of
+/// /proc/<pid>/status).
+pub fn resident_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("Linux");
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS");
+    kib / 1024.0
 }
 
 /// The mean round trip of `SELECT 1` on one of `db`'s connections.
