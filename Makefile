@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 STACK := source .local/stack.env
 
-.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion bench-refusals bench-coldstart validate build sam-local
+.PHONY: run test stop seed lint fmt bench-policy bench-cleanup bench-deletion bench-refusals bench-coldstart bench-load bench-integrity validate build sam-local
 
 ## run: bring the local stack up (PostgreSQL, moto, migrations, demo data, functions)
 run:
@@ -27,7 +27,7 @@ seed:
 bench-policy:
 	cargo bench -p erasure-policy --bench policy
 
-## bench-cleanup: purge throughput against raw SQL and a per-row loop, behind a 1 ms network (BENCH_USERS=100000, BENCH_RTT_MS=0 for loopback)
+## bench-cleanup: purge throughput against raw SQL and a per-row loop, behind a 1 ms network, in interleaved rounds (BENCH_USERS=100000, BENCH_BATCH=1000,2000 to compare batch sizes, BENCH_ROUNDS=3, BENCH_RTT_MS=0 for loopback)
 bench-cleanup:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench cleanup
@@ -47,6 +47,11 @@ bench-coldstart:
 bench-load:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench load
+
+## bench-integrity: the integrity audit of 1M users and 10.8M related rows against the raw anti-join, in interleaved rounds; memory; the handler over invocations cut by a deadline (BENCH_USERS, BENCH_AUDIT_ROWS, BENCH_ROUNDS, BENCH_INVOCATION_SECS)
+bench-integrity:
+	infra/local/up.sh
+	$(STACK) && cargo bench -p erasure-functions --bench integrity
 
 ## bench-refusals: soft delete latency during a burst of 1,000 refused requests, counted per minute against an audit row each (BENCH_REFUSALS, BENCH_ROUNDS)
 bench-refusals:

@@ -34,8 +34,8 @@ use erasure_policy::Policy;
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{PgConnection, PgPool};
 use support::{
-    admin, behind_the_network, copy_of, drop_database, env_number, purge_by_hand, round_trip,
-    seeded_template, spread,
+    admin, behind_the_network, copy_of, drop_database, env_number, median, purge_by_hand,
+    round_trip, seeded_template, spread,
 };
 use uuid::Uuid;
 
@@ -187,13 +187,6 @@ async fn looped(admin: &mut PgConnection, options: &PgConnectOptions, users: usi
     let took = started.elapsed();
     db.close().await;
     took
-}
-
-/// The median of `values`.
-fn median(values: &[f64]) -> f64 {
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
-    sorted[sorted.len() / 2]
 }
 
 #[tokio::main]

@@ -146,6 +146,13 @@ pub fn percentiles(mut took: Vec<Duration>) -> (Duration, Duration) {
     (at(0.5), at(0.95))
 }
 
+/// The median of `values` (the upper one of an even count).
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted[sorted.len() / 2]
+}
+
 /// The lowest and the highest of `ratios`.
 pub fn spread(ratios: &[f64]) -> (f64, f64) {
     ratios

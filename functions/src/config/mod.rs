@@ -99,8 +99,14 @@ pub struct IntegrityConfig {
     /// Deletions by one actor within the window that are unusual
     /// (INTEGRITY_VOLUME_THRESHOLD, 50).
     pub volume_threshold: i64,
-    /// Rows or user ids per batched query (INTEGRITY_BATCH_SIZE, 5000).
+    /// Audit rows per batch of the chain's verification, which reads them
+    /// (INTEGRITY_BATCH_SIZE, 5000).
     pub batch: i64,
+    /// Rows per batch of an orphan scan, counted in the database: only two
+    /// values come back, so the size bounds a statement's time, not memory
+    /// (INTEGRITY_SCAN_BATCH_SIZE, 50000; about 20 ms a batch on the local
+    /// cluster, `make bench-integrity`).
+    pub scan_batch: i64,
     /// The SSM parameter that keeps the audit chain's anchor outside the
     /// database (AUDIT_ANCHOR_PARAMETER, /erasure/audit-chain-anchor).
     pub anchor_parameter: String,
@@ -113,6 +119,7 @@ impl Default for IntegrityConfig {
             window: Duration::from_secs(24 * 3600),
             volume_threshold: 50,
             batch: 5000,
+            scan_batch: 50_000,
             anchor_parameter: "/erasure/audit-chain-anchor".to_owned(),
         }
     }
@@ -220,6 +227,10 @@ impl Config {
                 integrity_defaults.volume_threshold as u64,
             )? as i64,
             batch: env.positive("INTEGRITY_BATCH_SIZE", integrity_defaults.batch as u64)? as i64,
+            scan_batch: env.positive(
+                "INTEGRITY_SCAN_BATCH_SIZE",
+                integrity_defaults.scan_batch as u64,
+            )? as i64,
             anchor_parameter: env
                 .text("AUDIT_ANCHOR_PARAMETER")
                 .unwrap_or(integrity_defaults.anchor_parameter),
@@ -374,6 +385,8 @@ mod tests {
             ("DATABASE_URL", "postgres://x"),
             ("GRACE_PERIOD_DAYS", "7"),
             ("CLEANUP_BATCH_SIZE", "50"),
+            ("INTEGRITY_BATCH_SIZE", "60"),
+            ("INTEGRITY_SCAN_BATCH_SIZE", "70"),
         ])
         .unwrap();
         assert_eq!(
@@ -381,11 +394,17 @@ mod tests {
                 c.requests.grace_period.as_secs(),
                 c.cleanup.grace_period.as_secs(),
                 c.integrity.grace_period.as_secs(),
-                c.cleanup.batch_size
+                c.cleanup.batch_size,
+                c.integrity.batch,
+                c.integrity.scan_batch,
             ),
-            (7 * 86_400, 7 * 86_400, 7 * 86_400, 50)
+            (7 * 86_400, 7 * 86_400, 7 * 86_400, 50, 60, 70)
         );
-        for (name, value) in [("GRACE_PERIOD_DAYS", "0"), ("CLEANUP_BATCH_SIZE", "0")] {
+        for (name, value) in [
+            ("GRACE_PERIOD_DAYS", "0"),
+            ("CLEANUP_BATCH_SIZE", "0"),
+            ("INTEGRITY_SCAN_BATCH_SIZE", "0"),
+        ] {
             let err = config(&[("DATABASE_URL", "postgres://x"), (name, value)]).unwrap_err();
             assert!(err.to_string().contains(name), "{err}");
         }

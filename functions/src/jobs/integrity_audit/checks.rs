@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::sql::{incomplete_purges_sql, orphan_batch_sql};
+use super::sql::{MAX_UUID, incomplete_purges_sql, orphan_batch_end_sql, orphan_batch_sql};
 use crate::aws::metrics::Metric;
 use crate::config::IntegrityConfig;
 use crate::domain::plan::Entry;
@@ -150,7 +150,7 @@ impl IntegrityReport {
 #[serde(rename_all = "camelCase")]
 pub struct Progress {
     pub step: usize,
-    /// The last user id a batched orphan scan covered.
+    /// The last value of the column a batched orphan scan covered.
     pub cursor: Option<Uuid>,
     pub chain: ChainReport,
     pub report: IntegrityReport,
@@ -231,7 +231,8 @@ async fn advance(
     let report = &mut progress.report;
     match step {
         Step::Orphans(entry) => {
-            let (last, orphans) = orphan_batch(db, entry, progress.cursor, settings.batch).await?;
+            let (last, orphans) =
+                orphan_batch(db, entry, progress.cursor, settings.scan_batch).await?;
             let (t, c) = (entry.reference.table, entry.reference.column);
             report.record(
                 Check::Orphans,
@@ -312,21 +313,27 @@ async fn advance(
     Ok(true)
 }
 
-/// One batch of an orphan scan: the next `batch` distinct user ids the
-/// entry's column holds after `after`, in index order, and how many rows
-/// with those ids reference no profile. `None` when the column is done.
+/// One batch of an orphan scan: the next `batch` rows of the entry's table
+/// after `after` in the order of its column (all the rows of the last value
+/// taken), and how many of them reference no profile. The last value covered,
+/// `None` when the column is done.
 async fn orphan_batch(
     db: &PgPool,
     entry: &Entry,
     after: Option<Uuid>,
     batch: i64,
 ) -> Result<(Option<Uuid>, i64), sqlx::Error> {
-    let sql = orphan_batch_sql(entry, after.is_some());
-    let query = sqlx::query_as(&sql);
-    let query = match after {
-        Some(id) => query.bind(id),
-        None => query,
-    };
-    let (last, orphans): (Option<Uuid>, i64) = query.bind(batch).fetch_one(db).await?;
-    Ok((last, orphans))
+    let first = after.is_none();
+    let from = after.unwrap_or(Uuid::nil());
+    let end: Option<Uuid> = sqlx::query_scalar(&orphan_batch_end_sql(entry, first))
+        .bind(from)
+        .bind(batch)
+        .fetch_optional(db)
+        .await?;
+    let orphans: i64 = sqlx::query_scalar(&orphan_batch_sql(entry, first))
+        .bind(from)
+        .bind(end.unwrap_or(MAX_UUID))
+        .fetch_one(db)
+        .await?;
+    Ok((end, orphans))
 }

@@ -3,34 +3,44 @@
 //! that table's statements in `store`.) Public so that their plans can be
 //! shown and checked on a populated database.
 
+use uuid::Uuid;
+
 use crate::domain::plan::{Entry, PROFILES};
 
 const PURGES: &str = "('PURGE', 'SCHEDULED_PURGE')";
 
-/// The SQL of an orphan batch; with `resuming`, $1 is the last id covered
-/// and $2 the batch size, otherwise $1 is the batch size.
-pub fn orphan_batch_sql(entry: &Entry, resuming: bool) -> String {
+/// An orphan batch is a range of the entry's column, (previous end, the
+/// batch-th value after it], every row with that last value included: first
+/// its end, then the rows in it that reference no profile. Two statements,
+/// so that the planner sees both ends of the range and scans the column's
+/// index and the profiles' primary key over just that range (merging the
+/// two), wherever the batch falls.
+///
+/// The end of the next batch: $1 the last value covered (the nil uuid, which
+/// `first` includes, for a column's first batch), $2 the batch size. NULL
+/// when fewer rows are left, and the batch runs to the end.
+pub fn orphan_batch_end_sql(entry: &Entry, first: bool) -> String {
     let (t, c) = (entry.reference.table, entry.reference.column);
-    let (lower_bound, limit) = if resuming {
-        (format!("AND {c} > $1"), "$2")
-    } else {
-        (String::new(), "$1")
-    };
-    // The profiles are probed by primary key for this batch's ids only, and
-    // the rows of the orphaned ids (usually none) by the column's index
-    // (`= ANY` of an array each time), so the cost follows the batch.
+    let after = if first { ">=" } else { ">" };
+    format!("SELECT {c} FROM {t} WHERE {c} {after} $1 ORDER BY {c} OFFSET $2 - 1 LIMIT 1")
+}
+
+/// The rows of a batch that reference no profile: $1 and `first` as in
+/// `orphan_batch_end_sql`, $2 the batch's last value (`MAX_UUID` for the
+/// last batch).
+pub fn orphan_batch_sql(entry: &Entry, first: bool) -> String {
+    let (t, c) = (entry.reference.table, entry.reference.column);
+    let after = if first { ">=" } else { ">" };
     format!(
-        "WITH ids AS (
-             SELECT DISTINCT {c} AS id FROM {t}
-              WHERE {c} IS NOT NULL {lower_bound}
-              ORDER BY {c} LIMIT {limit}),
-         known AS (
-             SELECT id FROM {PROFILES} WHERE id = ANY (ARRAY(SELECT id FROM ids)))
-         SELECT (SELECT id FROM ids ORDER BY id DESC LIMIT 1),
-                (SELECT count(*) FROM {t} x WHERE x.{c} = ANY (ARRAY(
-                     SELECT id FROM ids WHERE id NOT IN (SELECT id FROM known))))"
+        "SELECT count(*) FROM {t} x
+          WHERE x.{c} {after} $1 AND x.{c} <= $2
+            AND NOT EXISTS (
+                SELECT 1 FROM {PROFILES} p WHERE p.id = x.{c} AND p.id {after} $1 AND p.id <= $2)"
     )
 }
+
+/// The greatest uuid: the end of a column's last batch.
+pub const MAX_UUID: Uuid = Uuid::max();
 
 /// The SQL counting users purged within the window ($1, seconds) that a row
 /// anywhere in the plan (or their profile) still references.

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use erasure::config::CleanupConfig;
 use erasure::domain::plan::PLAN;
 use erasure::jobs::cleanup::{self, Mode};
-use erasure::jobs::integrity_audit::sql::{incomplete_purges_sql, orphan_batch_sql};
+use erasure::jobs::integrity_audit::sql::{
+    incomplete_purges_sql, orphan_batch_end_sql, orphan_batch_sql,
+};
 use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome, VERIFY_BATCH};
 use erasure::store::migrations::MIGRATOR;
 use erasure::store::profiles;
@@ -131,25 +133,48 @@ async fn every_batched_and_windowed_query_uses_an_index(db: PgPool) {
             "orphans in {}.{}",
             entry.reference.table, entry.reference.column
         );
-        let first = explain(
-            &db,
-            &name,
-            &orphan_batch_sql(entry, false),
-            args(|a| a.add(BATCH).unwrap()),
-        )
-        .await;
-        let next = explain(
-            &db,
-            &name,
-            &orphan_batch_sql(entry, true),
-            args(|a| {
-                a.add(Uuid::nil()).unwrap();
-                a.add(BATCH).unwrap();
-            }),
-        )
-        .await;
-        checked.push((name, first));
-        checked.push(("(resumed)".to_owned(), next));
+        // A column's first batch, and one from the middle of it.
+        let middle: Uuid = sqlx::query_scalar(&format!(
+            "SELECT {c} FROM {t} WHERE {c} IS NOT NULL ORDER BY {c} OFFSET (SELECT count({c}) / 2 FROM {t}) LIMIT 1",
+            t = entry.reference.table,
+            c = entry.reference.column
+        ))
+        .fetch_one(&db)
+        .await
+        .unwrap();
+        for (from, first, label) in [
+            (Uuid::nil(), true, &name),
+            (middle, false, &"(resumed)".to_owned()),
+        ] {
+            let end = explain(
+                &db,
+                label,
+                &orphan_batch_end_sql(entry, first),
+                args(|a| {
+                    a.add(from).unwrap();
+                    a.add(BATCH).unwrap();
+                }),
+            )
+            .await;
+            let until: Option<Uuid> = sqlx::query_scalar(&orphan_batch_end_sql(entry, first))
+                .bind(from)
+                .bind(BATCH)
+                .fetch_optional(&db)
+                .await
+                .unwrap();
+            let count = explain(
+                &db,
+                label,
+                &orphan_batch_sql(entry, first),
+                args(|a| {
+                    a.add(from).unwrap();
+                    a.add(until.unwrap_or(Uuid::max())).unwrap();
+                }),
+            )
+            .await;
+            checked.push((format!("{label} (its end)"), end));
+            checked.push((label.clone(), count));
+        }
     }
     let windowed = [
         ("incomplete purges", incomplete_purges_sql(PLAN)),

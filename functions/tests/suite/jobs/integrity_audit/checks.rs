@@ -23,6 +23,7 @@ fn settings() -> IntegrityConfig {
         volume_threshold: 3,
         // Small, so that every batched step takes several batches.
         batch: 4,
+        scan_batch: 4,
         ..IntegrityConfig::default()
     }
 }
