@@ -7,7 +7,9 @@
 //!    and restore users of their own, one request at a time each, for
 //!    BENCH_SECONDS (default 20): throughput, p50/p95/p99, errors, the
 //!    server's deadlock count and peak connections. BENCH_POOL_CONNECTIONS
-//!    overrides the pools' size (the functions' default is 2).
+//!    overrides the pools' size (default 1, the template's DATABASE_POOL_MAX
+//!    for the HTTP functions; the code's default, which the batch jobs use,
+//!    is 2).
 //! 2. The same few users: in each of BENCH_ROUNDS rounds (default 5) all the
 //!    containers soft-delete BENCH_CONTESTED users (default 5) at once, then
 //!    restore them at once: exactly one winner per user per step, every
@@ -215,12 +217,13 @@ async fn main() {
     let (options, mut owner) = admin().await;
     let seeded = seeded_template(&mut owner, &options, DB, &SeedSpec::live_users(n * 20)).await;
     let actor = seeded.admins[0];
+    // The template gives each HTTP function's container one connection.
     let pool = PoolSettings {
-        max_connections: env_number("BENCH_POOL_CONNECTIONS", 0)
+        max_connections: env_number("BENCH_POOL_CONNECTIONS", 1)
             .try_into()
             .ok()
             .filter(|&n| n > 0)
-            .unwrap_or(PoolSettings::default().max_connections),
+            .unwrap_or(1),
         ..PoolSettings::default()
     };
     let containers: Vec<Arc<Container>> = (0..n)

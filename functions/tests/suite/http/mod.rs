@@ -3,5 +3,6 @@ mod handlers;
 mod inputs;
 mod invocation;
 mod openapi;
+mod pool_of_one;
 mod refusals;
 mod router;
