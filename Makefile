@@ -27,7 +27,7 @@ seed:
 bench-policy:
 	cargo bench -p erasure-policy --bench policy
 
-## bench-cleanup: purge throughput against raw SQL and a per-row loop, behind a 1 ms network, in interleaved rounds (BENCH_USERS=100000, BENCH_BATCH=1000,2000 to compare batch sizes, BENCH_ROUNDS=3, BENCH_RTT_MS=0 for loopback)
+## bench-cleanup: purge throughput against raw SQL and a per-row loop, behind a 1 ms network, in interleaved rounds (BENCH_USERS=100000, BENCH_LIVE_USERS beside them, BENCH_BATCH=1000,2000 to compare batch sizes, BENCH_ROUNDS=3, BENCH_RTT_MS=0 for loopback)
 bench-cleanup:
 	infra/local/up.sh
 	$(STACK) && cargo bench -p erasure-functions --bench cleanup

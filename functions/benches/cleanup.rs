@@ -5,11 +5,13 @@
 //!       transaction, one user at a time, doing the same work as the service.
 //!
 //! BENCH_USERS expired users (default 100,000), each with about ten related
-//! rows, are generated once into a template database; each contender purges
-//! its own copy (CREATE DATABASE … TEMPLATE). The per-row loop runs on the
-//! first BENCH_LOOP_USERS (default 1,000) only, and its rate is reported. The
-//! cleanup runs in batches of each size in BENCH_BATCH (a comma-separated
-//! list; default: the shipped CLEANUP_BATCH_SIZE). Every contender runs once
+//! rows, and BENCH_LIVE_USERS live ones beside them (default none, so the raw
+//! bound may read whole tables; a day's cleanup meets many more live users
+//! than expired ones), are generated once into a template database; each
+//! contender purges its own copy (CREATE DATABASE … TEMPLATE). The per-row
+//! loop runs on the first BENCH_LOOP_USERS (default 1,000) only, and its rate
+//! is reported. The cleanup runs in batches of each size in BENCH_BATCH (a
+//! comma-separated list; default: the shipped CLEANUP_BATCH_SIZE). Every contender runs once
 //! in each of BENCH_ROUNDS interleaved rounds (default 3); the median and the
 //! spread of each rate and ratio are printed.
 //!
@@ -192,15 +194,16 @@ async fn looped(admin: &mut PgConnection, options: &PgConnectOptions, users: usi
 #[tokio::main]
 async fn main() {
     let users = env_number("BENCH_USERS", 100_000);
+    let live = env_number("BENCH_LIVE_USERS", 0);
     let loop_users = env_number("BENCH_LOOP_USERS", 1_000).min(users);
     let rounds = env_number("BENCH_ROUNDS", 3).max(1);
     let sizes = batch_sizes();
     let (options, mut admin) = admin().await;
 
-    println!("generating {users} expired users into {TEMPLATE} …");
+    println!("generating {users} expired and {live} live users into {TEMPLATE} …");
     let started = Instant::now();
     let spec = SeedSpec {
-        users,
+        users: users + live,
         heavy_users: 0,
         very_heavy_users: 0,
         soft_deleted: 0,
@@ -219,7 +222,7 @@ async fn main() {
         .sum();
     println!(
         "  {:.1} related rows per user on average; generated in {:.0?}",
-        related as f64 / users as f64,
+        related as f64 / (users + live) as f64,
         started.elapsed()
     );
 

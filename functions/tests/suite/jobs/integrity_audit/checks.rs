@@ -115,6 +115,32 @@ async fn a_clean_database_reports_nothing(db: PgPool) {
     assert!(report.counts.values().all(|n| *n == 0));
 }
 
+/// An orphaned user with more rows than a batch: the batch that reaches
+/// them takes all their rows (its range ends at their id, inclusive), so
+/// each row is counted once, none skipped and none twice.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_orphan_with_more_rows_than_a_batch_is_counted_row_by_row_once(db: PgPool) {
+    cleaned(&db).await;
+    let ghost = Uuid::new_v4();
+    let mut tx = db.begin().await.unwrap();
+    sqlx::query("SET LOCAL session_replication_role = replica")
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+    sqlx::query(
+        "INSERT INTO sessions (user_id, session_token, expires_at)
+         SELECT $1, 'orphan-' || n, now() FROM generate_series(1, 10) n",
+    )
+    .bind(ghost)
+    .execute(&mut *tx)
+    .await
+    .unwrap();
+    tx.commit().await.unwrap();
+    assert!(settings().scan_batch < 10);
+    let report = run(&db).await;
+    assert_eq!(fired(&report), [("orphans", 10)]);
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn an_orphan_is_found_per_table_and_column(db: PgPool) {
     cleaned(&db).await;
