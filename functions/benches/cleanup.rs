@@ -11,9 +11,9 @@
 //! contender purges its own copy (CREATE DATABASE … TEMPLATE). The per-row
 //! loop runs on the first BENCH_LOOP_USERS (default 1,000) only, and its rate
 //! is reported. The cleanup runs in batches of each size in BENCH_BATCH (a
-//! comma-separated list; default: the shipped CLEANUP_BATCH_SIZE). Every contender runs once
-//! in each of BENCH_ROUNDS interleaved rounds (default 3); the median and the
-//! spread of each rate and ratio are printed.
+//! comma-separated list; default: the shipped CLEANUP_BATCH_SIZE). Every
+//! contender runs once in each of BENCH_ROUNDS interleaved rounds (default
+//! 3); the median and the spread of each rate and ratio are printed.
 //!
 //! The three contenders reach PostgreSQL through a relay that delays each
 //! direction by half of BENCH_RTT_MS (default 1 ms), as the network between a

@@ -21,7 +21,7 @@ const PURGES: &str = "('PURGE', 'SCHEDULED_PURGE')";
 /// when fewer rows are left, and the batch runs to the end.
 pub fn orphan_batch_end_sql(entry: &Entry, first: bool) -> String {
     let (t, c) = (entry.reference.table, entry.reference.column);
-    let after = if first { ">=" } else { ">" };
+    let after = after(first);
     format!("SELECT {c} FROM {t} WHERE {c} {after} $1 ORDER BY {c} OFFSET $2 - 1 LIMIT 1")
 }
 
@@ -30,13 +30,19 @@ pub fn orphan_batch_end_sql(entry: &Entry, first: bool) -> String {
 /// last batch).
 pub fn orphan_batch_sql(entry: &Entry, first: bool) -> String {
     let (t, c) = (entry.reference.table, entry.reference.column);
-    let after = if first { ">=" } else { ">" };
+    let after = after(first);
     format!(
         "SELECT count(*) FROM {t} x
           WHERE x.{c} {after} $1 AND x.{c} <= $2
             AND NOT EXISTS (
                 SELECT 1 FROM {PROFILES} p WHERE p.id = x.{c} AND p.id {after} $1 AND p.id <= $2)"
     )
+}
+
+/// How a batch's range starts: a column's first batch includes the nil uuid
+/// it starts from; the others start after the last value covered.
+fn after(first: bool) -> &'static str {
+    if first { ">=" } else { ">" }
 }
 
 /// The greatest uuid: the end of a column's last batch.

@@ -289,6 +289,15 @@ pub async fn is_deleted(db: &PgPool, id: uuid::Uuid) -> bool {
         .unwrap()
 }
 
+/// Whether the profile `id` is still there (not purged).
+pub async fn profile_exists(db: &PgPool, id: uuid::Uuid) -> bool {
+    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM profiles WHERE id = $1)")
+        .bind(id)
+        .fetch_one(db)
+        .await
+        .unwrap()
+}
+
 /// Another transaction holding the profile `id`'s row FOR UPDATE, as a
 /// concurrent request would, until it is dropped or ended.
 pub async fn hold_profile(

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::common::{audit_rows, hold_profile, http_app, is_deleted, send_event};
+use crate::common::{audit_rows, hold_profile, http_app, is_deleted, profile_exists, send_event};
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::cast::{self, ALICE, DAVE, FRANK};
 use sqlx::PgPool;
@@ -45,12 +45,7 @@ async fn every_route_a_refusal_and_a_lock_timeout_run_on_one_connection(db: PgPo
     }
     assert!(is_deleted(&db, ALICE).await);
     assert!(!is_deleted(&db, FRANK).await, "restored");
-    let dave: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles WHERE id = $1")
-        .bind(DAVE)
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(dave, 0, "purged");
+    assert!(!profile_exists(&db, DAVE).await, "purged");
     assert_eq!(
         audit_rows(&db).await,
         before + 5,

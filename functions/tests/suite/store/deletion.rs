@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::common::{deps, hold_profile};
+use crate::common::{deps, hold_profile, profile_exists};
 use erasure::config::RequestConfig;
 use erasure::domain::{ActorId, TargetId};
 use erasure::store::audit_log::{self, ChainReport};
@@ -363,12 +363,7 @@ async fn a_purge_removes_the_user_and_keeps_its_audit_trail(db: PgPool) {
     .await
     .unwrap();
     assert_eq!(summary.rows_affected["profiles.deleted"], 1);
-    let remaining: i64 = sqlx::query_scalar("SELECT count(*) FROM profiles WHERE id = $1")
-        .bind(client)
-        .fetch_one(&db)
-        .await
-        .unwrap();
-    assert_eq!(remaining, 0);
+    assert!(!profile_exists(&db, client).await);
     let trail: Vec<String> =
         sqlx::query_scalar("SELECT action FROM deletion_audit WHERE target_id = $1 ORDER BY seq")
             .bind(client)
