@@ -8,20 +8,24 @@ repeats them. Run `python3 policy/cases.py > policy/cases.json` after changing
 a rule here; then change policy/rules until the tests pass.
 
 Rows are every action x actor (each role, live or soft-deleted, or the system)
-x target role x self or not x target state. Impossible combinations are left
-out: "self" needs a user actor whose role is the target's, and whose
-soft-deleted state is the target's. LIST_DELETED has no target.
+x target role x self or not x target state x held or not (a legal hold in
+force). Impossible combinations are left out: "self" needs a user actor whose
+role is the target's, and whose soft-deleted state is the target's.
+LIST_DELETED has no target.
 """
 
 import json
 import sys
 
-ACTIONS = ["SOFT_DELETE", "PURGE", "RESTORE", "LIST_DELETED", "SCHEDULED_PURGE"]
+ACTIONS = ["SOFT_DELETE", "PURGE", "RESTORE", "LIST_DELETED", "SCHEDULED_PURGE",
+           "PLACE_LEGAL_HOLD", "LIFT_LEGAL_HOLD"]
 ROLES = ["VENDOR", "CLIENT", "DRIVER", "ADMIN", "HELPDESK", "SUPER_ADMIN"]
 # Target states, relative to the 30-day grace period of the table's clock.
 STATES = ["ACTIVE", "DELETED_WITHIN_GRACE", "DELETED_AT_GRACE_END", "DELETED_PAST_GRACE"]
 STAFF = {"ADMIN", "SUPER_ADMIN"}
 DELETING = {"SOFT_DELETE", "PURGE", "SCHEDULED_PURGE"}
+PURGING = {"PURGE", "SCHEDULED_PURGE"}
+HOLDING = {"PLACE_LEGAL_HOLD", "LIFT_LEGAL_HOLD"}
 
 
 def deny(code, rule):
@@ -47,6 +51,10 @@ def actor_step(action, actor):
         if role in STAFF or role == "HELPDESK":
             return allow("actor-may-attempt")
         return deny("FORBIDDEN", "staff-only-may-list")
+    if action in HOLDING:
+        if role in STAFF:
+            return allow("actor-may-attempt")
+        return deny("FORBIDDEN", "staff-only-may-hold")
     if role in STAFF:
         return allow("actor-may-attempt")
     return deny("FORBIDDEN", "staff-only-may-delete")
@@ -56,12 +64,27 @@ def expected(action, actor, target):
     first = actor_step(action, actor)
     if not first["allow"] or action == "LIST_DELETED":
         return first
+    # A hold may be placed on anyone, whatever their state (a hold on a
+    # soft-deleted user is what stops their purge), and placed again to change
+    # its reason or expiry; it is lifted only if there is one, and never by
+    # the user it protects.
+    if action == "PLACE_LEGAL_HOLD":
+        return allow("target-may-be-acted-on")
+    if action == "LIFT_LEGAL_HOLD":
+        if target["self"]:
+            return deny("SELF_HOLD_LIFT", "hold-not-lifted-by-its-subject")
+        if not target["held"]:
+            return deny("NOT_ON_HOLD", "lift-needs-hold")
+        return allow("target-may-be-acted-on")
     # Source app order: a SUPER_ADMIN target is protected, even from itself;
-    # then nobody deletes themselves; then the state.
+    # then nobody deletes themselves; then a legal hold stops any purge
+    # (soft delete and restore go on); then the state.
     if action in DELETING and target["role"] == "SUPER_ADMIN":
         return deny("SUPER_ADMIN_PROTECTED", "super-admin-protected")
     if action in DELETING and target["self"]:
         return deny("SELF_DELETION", "no-self-deletion")
+    if action in PURGING and target["held"]:
+        return deny("LEGAL_HOLD", "legal-hold-blocks-purge")
     state = target["state"]
     deleted = state != "ACTIVE"
     grace_over = state in ("DELETED_AT_GRACE_END", "DELETED_PAST_GRACE")
@@ -88,14 +111,15 @@ def actors():
 def targets(actor):
     for role in ROLES:
         for state in STATES:
-            yield {"role": role, "self": False, "state": state}
-            same_person = (
-                actor["kind"] == "user"
-                and actor["role"] == role
-                and actor["softDeleted"] == (state != "ACTIVE")
-            )
-            if same_person:
-                yield {"role": role, "self": True, "state": state}
+            for held in (False, True):
+                yield {"role": role, "self": False, "state": state, "held": held}
+                same_person = (
+                    actor["kind"] == "user"
+                    and actor["role"] == role
+                    and actor["softDeleted"] == (state != "ACTIVE")
+                )
+                if same_person:
+                    yield {"role": role, "self": True, "state": state, "held": held}
 
 
 def rows():

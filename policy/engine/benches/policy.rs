@@ -48,6 +48,7 @@ fn request() -> Input {
             state: TargetState::SoftDeleted {
                 deleted_at: 1_799_000_000,
             },
+            held: false,
         }),
         now: 1_800_000_000,
         grace_period_secs: 30 * 86_400,

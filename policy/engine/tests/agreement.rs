@@ -16,6 +16,8 @@ fn action() -> impl Strategy<Value = Action> {
         Just(Action::Restore),
         Just(Action::ListDeleted),
         Just(Action::ScheduledPurge),
+        Just(Action::PlaceLegalHold),
+        Just(Action::LiftLegalHold),
     ]
 }
 
@@ -51,7 +53,12 @@ fn target() -> impl Strategy<Value = Option<Target>> {
     ];
     proptest::option::weighted(
         0.9,
-        (id(), role(), state).prop_map(|(id, role, state)| Target { id, role, state }),
+        (id(), role(), state, any::<bool>()).prop_map(|(id, role, state, held)| Target {
+            id,
+            role,
+            state,
+            held,
+        }),
     )
 }
 
@@ -87,10 +94,10 @@ proptest! {
     }
 
     #[test]
-    fn wasm_and_native_agree_on_random_words(words in any::<[u64; 8]>(), head in any::<[u8; 7]>()) {
+    fn wasm_and_native_agree_on_random_words(words in any::<[u64; 8]>(), head in any::<[u8; 8]>()) {
         // Random words rarely decode; a random small head often does.
         let mut plausible = words;
-        plausible[0] = u64::from_le_bytes([head[0] % 6, head[1] % 3, head[2] % 7, head[3] % 3, head[4] % 3, head[5] % 7, head[6] % 3, 0]);
+        plausible[0] = u64::from_le_bytes([head[0] % 8, head[1] % 3, head[2] % 7, head[3] % 3, head[4] % 3, head[5] % 7, head[6] % 3, head[7] % 3]);
         let policy = &*POLICY;
         for w in [words, plausible] {
             prop_assert_eq!(policy.decide_words(w).outcome, Ok(wire::decide_words(&w)));

@@ -41,6 +41,7 @@ struct CaseTarget {
     #[serde(rename = "self")]
     is_self: bool,
     state: String,
+    held: bool,
 }
 
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -50,12 +51,14 @@ struct Expect {
     rule: String,
 }
 
-const ACTIONS: [(&str, Action); 5] = [
+const ACTIONS: [(&str, Action); 7] = [
     ("SOFT_DELETE", Action::SoftDelete),
     ("PURGE", Action::Purge),
     ("RESTORE", Action::Restore),
     ("LIST_DELETED", Action::ListDeleted),
     ("SCHEDULED_PURGE", Action::ScheduledPurge),
+    ("PLACE_LEGAL_HOLD", Action::PlaceLegalHold),
+    ("LIFT_LEGAL_HOLD", Action::LiftLegalHold),
 ];
 const ROLES: [(&str, Role); 6] = [
     ("VENDOR", Role::Vendor),
@@ -103,6 +106,7 @@ fn input(case: &Case, grace_days: i64) -> Input {
                 deleted_at: NOW - days * DAY,
             },
         },
+        held: t.held,
     });
     Input {
         action: lookup(&ACTIONS, &case.action),
@@ -137,7 +141,9 @@ fn the_native_rules_satisfy_every_row() {
                     "{} {:?} {:?}: expected {:?}, got {got:?}",
                     case.action,
                     case.actor.role,
-                    case.target.as_ref().map(|t| (&t.role, t.is_self, &t.state)),
+                    case.target
+                        .as_ref()
+                        .map(|t| (&t.role, t.is_self, &t.state, t.held)),
                     case.expect
                 )
             })
@@ -203,6 +209,7 @@ fn step_one_refuses_what_the_actor_may_not_attempt_without_the_target() {
         "scheduled-purge-is-the-systems",
         "staff-only-may-delete",
         "staff-only-may-list",
+        "staff-only-may-hold",
     ];
     let t = table();
     let policy = Policy::embedded();
@@ -260,7 +267,7 @@ fn the_table_is_complete() {
             }
             for (role, _) in ROLES {
                 for (state, deleted) in STATES {
-                    for is_self in [false, true] {
+                    for (is_self, held) in [(false, false), (false, true), (true, false), (true, true)] {
                         let possible = !is_self
                             || (actor.role.as_deref() == Some(role)
                                 && actor.soft_deleted == Some(deleted.is_some()));
@@ -272,10 +279,11 @@ fn the_table_is_complete() {
                             role: role.into(),
                             is_self,
                             state: state.into(),
+                            held,
                         };
                         assert!(
                             present.contains(&(action.into(), actor.clone(), Some(target))),
-                            "missing: {action} {:?} -> {role} self={is_self} {state}",
+                            "missing: {action} {:?} -> {role} self={is_self} {state} held={held}",
                             actor.role
                         );
                     }

@@ -24,6 +24,7 @@ fn allowed_request() -> Input {
             id: [2; 16],
             role: Role::Client,
             state: TargetState::Active,
+            held: false,
         }),
         now: 1_800_000_000,
         grace_period_secs: 30 * 86_400,

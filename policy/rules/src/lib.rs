@@ -23,6 +23,9 @@ pub enum Action {
     ListDeleted = 3,
     /// The daily cleanup's purge of an expired account; the system's only action.
     ScheduledPurge = 4,
+    /// Place (or replace) a legal hold, which stops any purge of the target.
+    PlaceLegalHold = 5,
+    LiftLegalHold = 6,
 }
 
 /// A user's type in the served app.
@@ -63,6 +66,9 @@ pub struct Target {
     pub id: [u8; 16],
     pub role: Role,
     pub state: TargetState,
+    /// A legal hold is in force on the target (placed, and not past its
+    /// expiry), as read under the target's lock.
+    pub held: bool,
 }
 
 /// The facts of one decision about a target.
@@ -91,6 +97,11 @@ pub enum Code {
     GracePeriodNotOver = 7,
     /// The facts were malformed (an undecodable input): never allowed.
     InvalidInput = 8,
+    /// The target is under a legal hold: no purge, scheduled or not.
+    LegalHold = 9,
+    NotOnHold = 10,
+    /// A user asked to lift the hold that protects them.
+    SelfHoldLift = 11,
 }
 
 /// Which rule decided, recorded in the audit log with the policy digest.
@@ -113,6 +124,10 @@ pub enum Rule {
     TargetMayBeActedOn = 13,
     MissingTarget = 14,
     Malformed = 15,
+    StaffOnlyMayHold = 16,
+    LegalHoldBlocksPurge = 17,
+    LiftNeedsHold = 18,
+    HoldNotLiftedByItsSubject = 19,
 }
 
 impl Code {
@@ -128,13 +143,16 @@ impl Code {
             Code::GracePeriodExpired => "GRACE_PERIOD_EXPIRED",
             Code::GracePeriodNotOver => "GRACE_PERIOD_NOT_OVER",
             Code::InvalidInput => "INVALID_INPUT",
+            Code::LegalHold => "LEGAL_HOLD",
+            Code::NotOnHold => "NOT_ON_HOLD",
+            Code::SelfHoldLift => "SELF_HOLD_LIFT",
         }
     }
 }
 
 impl Rule {
     /// Every rule, indexed by its discriminant.
-    pub const ALL: [Rule; 16] = [
+    pub const ALL: [Rule; 20] = [
         Rule::ActorSoftDeleted,
         Rule::SystemOnlyPurgesOnSchedule,
         Rule::ScheduledPurgeIsTheSystems,
@@ -151,6 +169,10 @@ impl Rule {
         Rule::TargetMayBeActedOn,
         Rule::MissingTarget,
         Rule::Malformed,
+        Rule::StaffOnlyMayHold,
+        Rule::LegalHoldBlocksPurge,
+        Rule::LiftNeedsHold,
+        Rule::HoldNotLiftedByItsSubject,
     ];
 
     /// The rule's id in the audit log.
@@ -172,6 +194,10 @@ impl Rule {
             Rule::TargetMayBeActedOn => "target-may-be-acted-on",
             Rule::MissingTarget => "missing-target",
             Rule::Malformed => "malformed-input",
+            Rule::StaffOnlyMayHold => "staff-only-may-hold",
+            Rule::LegalHoldBlocksPurge => "legal-hold-blocks-purge",
+            Rule::LiftNeedsHold => "lift-needs-hold",
+            Rule::HoldNotLiftedByItsSubject => "hold-not-lifted-by-its-subject",
         }
     }
 }
@@ -223,6 +249,12 @@ pub fn may_attempt(action: Action, actor: Actor) -> Decision {
             Decision::allow(Rule::ActorMayAttempt)
         }
         Action::ListDeleted => Decision::deny(Code::Forbidden, Rule::StaffOnlyMayList),
+        Action::PlaceLegalHold | Action::LiftLegalHold if staff => {
+            Decision::allow(Rule::ActorMayAttempt)
+        }
+        Action::PlaceLegalHold | Action::LiftLegalHold => {
+            Decision::deny(Code::Forbidden, Rule::StaffOnlyMayHold)
+        }
         Action::SoftDelete | Action::Purge | Action::Restore if staff => {
             Decision::allow(Rule::ActorMayAttempt)
         }
@@ -241,6 +273,21 @@ pub fn decide(input: &Input) -> Decision {
     let Some(target) = input.target else {
         return Decision::deny(Code::InvalidInput, Rule::MissingTarget);
     };
+    let is_self = matches!(input.actor, Actor::User { id, .. } if id == target.id);
+    // A hold may be placed on anyone in any state (on a soft-deleted user it
+    // is what stops the purge), and placed again to change its reason or
+    // expiry; it is lifted only if there is one, and never by its subject.
+    match input.action {
+        Action::PlaceLegalHold => return Decision::allow(Rule::TargetMayBeActedOn),
+        Action::LiftLegalHold if is_self => {
+            return Decision::deny(Code::SelfHoldLift, Rule::HoldNotLiftedByItsSubject);
+        }
+        Action::LiftLegalHold if !target.held => {
+            return Decision::deny(Code::NotOnHold, Rule::LiftNeedsHold);
+        }
+        Action::LiftLegalHold => return Decision::allow(Rule::TargetMayBeActedOn),
+        _ => {}
+    }
     let deleting = matches!(
         input.action,
         Action::SoftDelete | Action::Purge | Action::ScheduledPurge
@@ -248,8 +295,12 @@ pub fn decide(input: &Input) -> Decision {
     if deleting && target.role == Role::SuperAdmin {
         return Decision::deny(Code::SuperAdminProtected, Rule::SuperAdminProtected);
     }
-    if deleting && matches!(input.actor, Actor::User { id, .. } if id == target.id) {
+    if deleting && is_self {
         return Decision::deny(Code::SelfDeletion, Rule::NoSelfDeletion);
+    }
+    let purging = matches!(input.action, Action::Purge | Action::ScheduledPurge);
+    if purging && target.held {
+        return Decision::deny(Code::LegalHold, Rule::LegalHoldBlocksPurge);
     }
     // Past this point the grace period's end is compared with now; an
     // overflowing sum (absurd inputs) counts as "never ends".

@@ -5,8 +5,9 @@
 //! against JSON that chose it).
 //!
 //! Word 0 packs the small fields a byte each: action, actor kind, actor role,
-//! actor flags, has-target, target role, target state. Words 1–2 are the
-//! actor id, 3–4 the target id, then deleted_at, now and the grace period.
+//! actor flags, has-target, target role, target state, target flags (bit 0:
+//! held). Words 1–2 are the actor id, 3–4 the target id, then deleted_at, now
+//! and the grace period.
 
 use crate::{Action, Actor, Code, Decision, Input, Role, Rule, Target, TargetState};
 
@@ -17,6 +18,7 @@ const ACTOR_SYSTEM: u8 = 1;
 const FLAG_SOFT_DELETED: u8 = 1;
 const STATE_ACTIVE: u8 = 0;
 const STATE_SOFT_DELETED: u8 = 1;
+const FLAG_HELD: u8 = 1;
 
 /// Input that does not decode; the policy denies it (Code::InvalidInput).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,15 +49,19 @@ pub fn encode(input: &Input) -> Words {
         }
         Actor::System => (ACTOR_SYSTEM, 0, 0, [0; 16]),
     };
-    let (has_target, target_role, target_state, target_id, deleted_at) = match input.target {
-        None => (0, 0, 0, [0; 16], 0),
-        Some(t) => match t.state {
-            TargetState::Active => (1, t.role as u8, STATE_ACTIVE, t.id, 0),
-            TargetState::SoftDeleted { deleted_at } => {
-                (1, t.role as u8, STATE_SOFT_DELETED, t.id, deleted_at)
+    let (has_target, target_role, target_state, target_flags, target_id, deleted_at) =
+        match input.target {
+            None => (0, 0, 0, 0, [0; 16], 0),
+            Some(t) => {
+                let flags = if t.held { FLAG_HELD } else { 0 };
+                match t.state {
+                    TargetState::Active => (1, t.role as u8, STATE_ACTIVE, flags, t.id, 0),
+                    TargetState::SoftDeleted { deleted_at } => {
+                        (1, t.role as u8, STATE_SOFT_DELETED, flags, t.id, deleted_at)
+                    }
+                }
             }
-        },
-    };
+        };
     let head = [
         input.action as u8,
         actor_kind,
@@ -64,7 +70,7 @@ pub fn encode(input: &Input) -> Words {
         has_target,
         target_role,
         target_state,
-        0,
+        target_flags,
     ];
     let (actor_lo, actor_hi) = split_id(actor_id);
     let (target_lo, target_hi) = split_id(target_id);
@@ -82,9 +88,6 @@ pub fn encode(input: &Input) -> Words {
 
 pub fn decode(words: &Words) -> Result<Input, Malformed> {
     let head = words[0];
-    if byte(head, 7) != 0 {
-        return Err(Malformed);
-    }
     let actor = match byte(head, 1) {
         ACTOR_USER => Actor::User {
             id: join_id(words[1], words[2]),
@@ -99,6 +102,8 @@ pub fn decode(words: &Words) -> Result<Input, Malformed> {
         _ => return Err(Malformed),
     };
     let target = match byte(head, 4) {
+        // No target, no target flags: one spelling per input.
+        0 if byte(head, 7) != 0 => return Err(Malformed),
         0 => None,
         1 => Some(Target {
             id: join_id(words[3], words[4]),
@@ -108,6 +113,11 @@ pub fn decode(words: &Words) -> Result<Input, Malformed> {
                 STATE_SOFT_DELETED => TargetState::SoftDeleted {
                     deleted_at: words[5] as i64,
                 },
+                _ => return Err(Malformed),
+            },
+            held: match byte(head, 7) {
+                0 => false,
+                FLAG_HELD => true,
                 _ => return Err(Malformed),
             },
         }),
@@ -129,6 +139,8 @@ fn action(b: u8) -> Result<Action, Malformed> {
         2 => Action::Restore,
         3 => Action::ListDeleted,
         4 => Action::ScheduledPurge,
+        5 => Action::PlaceLegalHold,
+        6 => Action::LiftLegalHold,
         _ => return Err(Malformed),
     })
 }
@@ -180,6 +192,9 @@ pub fn unpack(packed: u32) -> Result<Decision, Malformed> {
         6 => Code::GracePeriodExpired,
         7 => Code::GracePeriodNotOver,
         8 => Code::InvalidInput,
+        9 => Code::LegalHold,
+        10 => Code::NotOnHold,
+        11 => Code::SelfHoldLift,
         _ => return Err(Malformed),
     };
     let rule = Rule::ALL
@@ -211,6 +226,7 @@ mod tests {
                 id: *b"0123456789abcdef",
                 role: Role::Client,
                 state: TargetState::SoftDeleted { deleted_at: -5 },
+                held: true,
             }),
             now: i64::MAX,
             grace_period_secs: 2_592_000,
@@ -233,14 +249,14 @@ mod tests {
     fn unknown_tags_do_not_decode_and_are_denied() {
         let good = encode(&admin_restores_a_client());
         for (byte_index, bad) in [
-            (0, 5),
+            (0, 7),
             (1, 2),
             (2, 6),
             (3, 2),
             (4, 2),
             (5, 6),
             (6, 2),
-            (7, 1),
+            (7, 2),
         ] {
             let mut words = good;
             words[0] &= !(0xff << (byte_index * 8));
@@ -251,6 +267,16 @@ mod tests {
                 Decision::deny(Code::InvalidInput, Rule::Malformed)
             );
         }
+    }
+
+    #[test]
+    fn target_flags_without_a_target_do_not_decode() {
+        let mut words = encode(&Input {
+            target: None,
+            ..admin_restores_a_client()
+        });
+        words[0] |= u64::from(FLAG_HELD) << 56;
+        assert_eq!(decode(&words), Err(Malformed));
     }
 
     #[test]
@@ -276,7 +302,7 @@ mod tests {
     fn an_answer_no_policy_gives_is_refused() {
         // allow with a denial code, a denial with the Allowed code, unknown
         // codes and rules, and stray bits.
-        for packed in [0x0101, 5 << 16, 0x0900, 0x10_0100, 0x0100_0000, 0x02] {
+        for packed in [0x0101, 5 << 16, 0x0c00, 0x14_0100, 0x0100_0000, 0x02] {
             assert_eq!(unpack(packed), Err(Malformed), "{packed:#x}");
         }
     }
