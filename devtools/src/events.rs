@@ -93,6 +93,10 @@ fn scenarios() -> Vec<Scenario> {
             body: purge("GDPR erasure request #4412"),
             ..scenario(Purge, "helpdesk-denied", HELPDESK, DAVE)
         },
+        Scenario {
+            body: purge("GDPR erasure request #4413"),
+            ..scenario(Purge, "legal-hold", ADMIN, JUDY)
+        },
         scenario(Restore, "admin-restores-user", ADMIN, FRANK),
         scenario(Restore, "not-soft-deleted", ADMIN, ALICE),
         scenario(Restore, "email-taken", ADMIN, HEIDI),
@@ -104,6 +108,48 @@ fn scenarios() -> Vec<Scenario> {
             ..scenario(ListDeleted, "filtered", ADMIN, NOBODY)
         },
         scenario(ListDeleted, "client-denied", CLIENT, NOBODY),
+        Scenario {
+            body: Some(json!({"reason": "preservation order, case 24-cv-1187"})),
+            ..scenario(PlaceLegalHold, "admin-places-hold", ADMIN, ERIN)
+        },
+        Scenario {
+            body: Some(json!({
+                "reason": "regulator inquiry 2026-17",
+                "expiresAt": "2099-01-01T00:00:00Z"
+            })),
+            ..scenario(
+                PlaceLegalHold,
+                "super-admin-places-hold-until",
+                SUPER_ADMIN,
+                FRANK,
+            )
+        },
+        Scenario {
+            body: Some(json!({"reason": "hold"})),
+            ..scenario(PlaceLegalHold, "short-reason", ADMIN, ERIN)
+        },
+        Scenario {
+            body: Some(json!({
+                "reason": "preservation order, case 24-cv-1187",
+                "expiresAt": "2020-01-01T00:00:00Z"
+            })),
+            ..scenario(PlaceLegalHold, "expiry-in-the-past", ADMIN, ERIN)
+        },
+        Scenario {
+            body: Some(json!({"reason": "preservation order, case 24-cv-1187"})),
+            ..scenario(PlaceLegalHold, "helpdesk-denied", HELPDESK, ERIN)
+        },
+        Scenario {
+            body: Some(json!({"reason": "preservation order, case 24-cv-1187"})),
+            ..scenario(PlaceLegalHold, "unknown-user", ADMIN, NOBODY)
+        },
+        Scenario {
+            body: Some(json!({"reason": "case 24-cv-1187 settled"})),
+            ..scenario(LiftLegalHold, "admin-lifts-hold", ADMIN, JUDY)
+        },
+        scenario(LiftLegalHold, "not-on-hold", ADMIN, ALICE),
+        scenario(LiftLegalHold, "self-lift", ADMIN, ADMIN),
+        scenario(LiftLegalHold, "client-denied", CLIENT, JUDY),
     ]
 }
 

@@ -1,8 +1,9 @@
 //! Lambda: the trash (GET /api/users/deleted), behind API Gateway.
 
-use erasure::http::{routes::Route, serve};
+use erasure::domain::functions;
+use erasure::http::serve;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    serve(Route::ListDeleted).await
+    serve(functions::LIST_DELETED_USERS).await
 }

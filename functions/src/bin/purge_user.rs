@@ -1,8 +1,9 @@
 //! Lambda: permanent deletion now (DELETE /api/users/{userId}/purge), behind API Gateway.
 
-use erasure::http::{routes::Route, serve};
+use erasure::domain::functions;
+use erasure::http::serve;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    serve(Route::Purge).await
+    serve(functions::PURGE_USER).await
 }

@@ -1,8 +1,9 @@
 //! Lambda: restore within the grace period (POST /api/users/{userId}/restore), behind API Gateway.
 
-use erasure::http::{routes::Route, serve};
+use erasure::domain::functions;
+use erasure::http::serve;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    serve(Route::Restore).await
+    serve(functions::RESTORE_USER).await
 }

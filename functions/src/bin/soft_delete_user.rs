@@ -1,8 +1,9 @@
 //! Lambda: soft delete (DELETE /api/users/{userId}), behind API Gateway.
 
-use erasure::http::{routes::Route, serve};
+use erasure::domain::functions;
+use erasure::http::serve;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    serve(Route::SoftDelete).await
+    serve(functions::SOFT_DELETE_USER).await
 }

@@ -1,4 +1,4 @@
-//! The four handlers. Each parses the request into a typed command, checks
+//! The handlers, one a route. Each parses the request into a typed command, checks
 //! who is asking, and hands over to the store; the order of checks is the
 //! source app's: the id (400), the token (401), then the rate limit (429),
 //! the texts and the body (400, 413), and the store's policy, lookup and
@@ -11,6 +11,7 @@ use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
 use lambda_http::request::RequestContext;
 
 use super::app::{App, answer};
@@ -26,9 +27,20 @@ use crate::store::trash;
 
 /// A mutation, as the caller asked for it.
 enum Command {
-    SoftDelete { reason: Option<String> },
-    Purge { reason: String },
+    SoftDelete {
+        reason: Option<String>,
+    },
+    Purge {
+        reason: String,
+    },
     Restore,
+    PlaceLegalHold {
+        reason: String,
+        expires_at: Option<DateTime<Utc>>,
+    },
+    LiftLegalHold {
+        reason: Option<String>,
+    },
 }
 
 impl Command {
@@ -45,6 +57,12 @@ impl Command {
             }
             Command::Purge { reason } => deletion::purge(deps, actor, target, reason, origin).await,
             Command::Restore => deletion::restore(deps, actor, target, origin).await,
+            Command::PlaceLegalHold { reason, expires_at } => {
+                deletion::place_legal_hold(deps, actor, target, reason, expires_at, origin).await
+            }
+            Command::LiftLegalHold { reason } => {
+                deletion::lift_legal_hold(deps, actor, target, reason, origin).await
+            }
         }
     }
 }
@@ -52,7 +70,7 @@ impl Command {
 pub async fn soft_delete(app: State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
     mutate(&app, &id, req, Route::SoftDelete, |body| {
         Ok(Command::SoftDelete {
-            reason: request::soft_delete_reason(body)?,
+            reason: request::optional_reason(body)?,
         })
     })
     .await
@@ -72,6 +90,33 @@ pub async fn purge(app: State<Arc<App>>, Path(id): Path<String>, req: Request) -
 pub async fn restore(app: State<Arc<App>>, Path(id): Path<String>, req: Request) -> Response {
     mutate(&app, &id, req, Route::Restore, |body| {
         request::no_fields(body).map(|()| Command::Restore)
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn place_legal_hold(
+    app: State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    mutate(&app, &id, req, Route::PlaceLegalHold, |body| {
+        let (reason, expires_at) = request::legal_hold(body, Utc::now())?;
+        Ok(Command::PlaceLegalHold { reason, expires_at })
+    })
+    .await
+    .unwrap_or_else(IntoResponse::into_response)
+}
+
+pub async fn lift_legal_hold(
+    app: State<Arc<App>>,
+    Path(id): Path<String>,
+    req: Request,
+) -> Response {
+    mutate(&app, &id, req, Route::LiftLegalHold, |body| {
+        Ok(Command::LiftLegalHold {
+            reason: request::optional_reason(body)?,
+        })
     })
     .await
     .unwrap_or_else(IntoResponse::into_response)

@@ -32,10 +32,11 @@ use routes::Route;
 /// The whole life of one HTTP function's container: configuration, clients,
 /// the pool, the policy and the token keys once (their two secrets read
 /// concurrently), then one invocation at a time (a request, or the deploy's
-/// smoke test), metrics flushed after each.
-pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
+/// smoke test), metrics flushed after each. `function` serves its routes
+/// of the table.
+pub async fn serve(function: &'static str) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let metrics = telemetry::install(route.function())?;
+    let metrics = telemetry::install(function)?;
     let http = HttpConfig::from_env()?;
     let (container, verifier) =
         Container::init_with(async |secrets| keys::verifier(&http, secrets).await).await?;
@@ -44,7 +45,7 @@ pub async fn serve(route: Route) -> Result<(), lambda_http::Error> {
         http,
         verifier: verifier?,
     });
-    let routes = router(app.clone(), &[route]);
+    let routes = router(app.clone(), &Route::of(function));
     let handler = service_fn(move |event: LambdaEvent<Invocation>| {
         let (app, routes) = (app.clone(), routes.clone());
         async move { invocation::answer(&app, routes, event).await }

@@ -106,9 +106,11 @@ impl From<&RequestError> for Problem {
             ),
             RequestError::Denied { code: denied, rule } => {
                 let status = match denied {
-                    Code::AlreadyDeleted | Code::NotSoftDeleted | Code::GracePeriodExpired => {
-                        StatusCode::CONFLICT
-                    }
+                    Code::AlreadyDeleted
+                    | Code::NotSoftDeleted
+                    | Code::GracePeriodExpired
+                    | Code::LegalHold
+                    | Code::NotOnHold => StatusCode::CONFLICT,
                     _ => StatusCode::FORBIDDEN,
                 };
                 Problem::new(status, code, denial_detail(*denied)).with("rule", rule.as_str())
@@ -190,6 +192,9 @@ fn denial_detail(code: Code) -> &'static str {
         Code::GracePeriodExpired => {
             "the grace period has ended; the user can no longer be restored"
         }
+        Code::LegalHold => "the user is under a legal hold; lift it before a permanent deletion",
+        Code::NotOnHold => "the user is not under a legal hold",
+        Code::SelfHoldLift => "you cannot lift a hold placed on yourself",
         _ => "you may not do this",
     }
 }

@@ -65,14 +65,14 @@ fn typed<T: DeserializeOwned>(body: &serde_json::Value) -> Result<T, Problem> {
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SoftDeleteBody {
+struct ReasonBody {
     reason: Option<String>,
 }
 
-/// `{reason?}`: an optional reason for the soft delete. A blank one is no
-/// reason: stored as NULL, like an absent one.
-pub fn soft_delete_reason(body: &serde_json::Value) -> Result<Option<String>, Problem> {
-    let SoftDeleteBody { reason } = typed(body)?;
+/// `{reason?}`: an optional reason (a soft delete, a hold's lifting). A
+/// blank one is no reason: stored as NULL, like an absent one.
+pub fn optional_reason(body: &serde_json::Value) -> Result<Option<String>, Problem> {
+    let ReasonBody { reason } = typed(body)?;
     let reason = reason.map(|r| reason_text(&r, 0)).transpose()?;
     Ok(reason.filter(|r| !r.is_empty()))
 }
@@ -94,6 +94,46 @@ pub fn purge_reason(body: &serde_json::Value) -> Result<String, Problem> {
         ));
     }
     reason_text(reason.as_deref().unwrap_or(""), MIN_PURGE_REASON_CHARS)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LegalHoldBody {
+    reason: Option<String>,
+    expires_at: Option<String>,
+}
+
+/// `{reason, expiresAt?}`: a hold is explained like a purge (at least 10
+/// characters that show), and lasts until lifted or until `expiresAt`, an
+/// RFC 3339 time at least a minute after `now` (an expiry the hold reaches
+/// before anyone reads it protects nothing, and the clocks of the function
+/// and the database may differ by a little).
+pub fn legal_hold(
+    body: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<(String, Option<DateTime<Utc>>), Problem> {
+    let LegalHoldBody { reason, expires_at } = typed(body)?;
+    let reason = reason_text(reason.as_deref().unwrap_or(""), MIN_PURGE_REASON_CHARS)?;
+    let expires_at = expires_at
+        .map(|raw| {
+            let at = DateTime::parse_from_rfc3339(&raw)
+                .map_err(|e| {
+                    Problem::bad_request(
+                        "INVALID_EXPIRY",
+                        format!("expiresAt {raw:?} is not an RFC 3339 time: {e}"),
+                    )
+                })?
+                .with_timezone(&Utc);
+            if at < now + chrono::Duration::minutes(1) {
+                return Err(Problem::bad_request(
+                    "INVALID_EXPIRY",
+                    "expiresAt must be at least a minute from now",
+                ));
+            }
+            Ok(at)
+        })
+        .transpose()?;
+    Ok((reason, expires_at))
 }
 
 /// Restore takes no fields; an empty body or `{}`.
@@ -311,32 +351,28 @@ mod tests {
             StatusCode::PAYLOAD_TOO_LARGE
         );
         assert_eq!(json(b"{reason").unwrap_err().code, "INVALID_BODY");
-        assert_eq!(soft_delete_reason(&json!({})).unwrap(), None);
+        assert_eq!(optional_reason(&json!({})).unwrap(), None);
         assert_eq!(
-            soft_delete_reason(&json!({"reason": " spam "}))
+            optional_reason(&json!({"reason": " spam "}))
                 .unwrap()
                 .as_deref(),
             Some("spam")
         );
         assert_eq!(
-            soft_delete_reason(&json!({"reasn": "typo"}))
-                .unwrap_err()
-                .code,
+            optional_reason(&json!({"reasn": "typo"})).unwrap_err().code,
             "INVALID_BODY"
         );
         assert_eq!(
-            soft_delete_reason(&json!({"reason": 5})).unwrap_err().code,
+            optional_reason(&json!({"reason": 5})).unwrap_err().code,
             "INVALID_BODY"
         );
         assert_eq!(
-            soft_delete_reason(&json!([])).unwrap_err().code,
+            optional_reason(&json!([])).unwrap_err().code,
             "INVALID_BODY"
         );
         let long = "x".repeat(MAX_REASON_CHARS + 1);
         assert_eq!(
-            soft_delete_reason(&json!({"reason": long}))
-                .unwrap_err()
-                .code,
+            optional_reason(&json!({"reason": long})).unwrap_err().code,
             "INVALID_REASON"
         );
         assert!(no_fields(&json!({})).is_ok());

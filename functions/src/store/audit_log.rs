@@ -26,6 +26,8 @@ pub enum AuditAction {
     PauseDeletions,
     /// Deletions resumed: by a person, or by the alarm returning to OK.
     ResumeDeletions,
+    PlaceLegalHold,
+    LiftLegalHold,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +48,8 @@ impl AuditAction {
             AuditAction::ScheduledPurge => "SCHEDULED_PURGE",
             AuditAction::PauseDeletions => "PAUSE_DELETIONS",
             AuditAction::ResumeDeletions => "RESUME_DELETIONS",
+            AuditAction::PlaceLegalHold => "PLACE_LEGAL_HOLD",
+            AuditAction::LiftLegalHold => "LIFT_LEGAL_HOLD",
         }
     }
 }

@@ -1,12 +1,12 @@
-//! Soft delete, restore and purge of one user: the flow of one request,
-//! read top to bottom in `in_transaction`.
+//! Soft delete, restore, purge, and placing or lifting a legal hold on one
+//! user: the flow of one request, read top to bottom in `in_transaction`.
 //!
-//! One transaction, bounded in time, in two round trips for a soft delete
-//! or a restore (`store::batched`). The first: BEGIN; the actor read
+//! One transaction, bounded in time, in two round trips for everything but
+//! a purge (`store::batched`). The first: BEGIN; the actor read
 //! (FOR SHARE; the role comes from the database, never from a token); the
-//! target locked (FOR UPDATE); then, in a statement of its own so that it
-//! sees what committed while the locks were awaited, what the target's rows
-//! hold. Between the two the policy is asked whether the actor may attempt the
+//! target locked (FOR UPDATE); then, in statements of their own so that they
+//! see what committed while the locks were awaited, whether a legal hold is
+//! in force on the target and (for a deletion) what its rows hold. Between the two the policy is asked whether the actor may attempt the
 //! action at all (before anything about the target counts), then whether on
 //! the locked facts, so a concurrent promotion, restore or deletion cannot
 //! slip between the check and the act; active orders block. The second: the
@@ -26,6 +26,7 @@ use super::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use super::audited::{Attempt, Deps, Origin, actor_from, ask, record_refusal};
 use super::batched::{Batched, Results};
 use super::errors::RequestError;
+use super::legal_holds::{self, LegalHold};
 use super::pauses::Gate;
 use super::profiles::{self, Lock, Profile};
 use super::purge::{self, Census, PurgeError};
@@ -45,6 +46,9 @@ pub struct Summary {
     pub reason: Option<String>,
     pub rows_affected: BTreeMap<String, u64>,
     pub duration_ms: u64,
+    /// The hold a placement left in force.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub legal_hold: Option<LegalHold>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -61,6 +65,11 @@ enum Operation {
     SoftDelete,
     Restore,
     Purge,
+    /// Place (or replace) a legal hold, until this time or until lifted.
+    PlaceLegalHold {
+        expires_at: Option<DateTime<Utc>>,
+    },
+    LiftLegalHold,
 }
 
 impl Operation {
@@ -69,6 +78,8 @@ impl Operation {
             Operation::SoftDelete => Action::SoftDelete,
             Operation::Restore => Action::Restore,
             Operation::Purge => Action::Purge,
+            Operation::PlaceLegalHold { .. } => Action::PlaceLegalHold,
+            Operation::LiftLegalHold => Action::LiftLegalHold,
         }
     }
 
@@ -78,6 +89,7 @@ impl Operation {
             Operation::SoftDelete => functions::SOFT_DELETE_USER,
             Operation::Restore => functions::RESTORE_USER,
             Operation::Purge => functions::PURGE_USER,
+            Operation::PlaceLegalHold { .. } | Operation::LiftLegalHold => functions::LEGAL_HOLD,
         }
     }
 
@@ -90,7 +102,14 @@ impl Operation {
             Operation::SoftDelete => AuditAction::SoftDelete,
             Operation::Restore => AuditAction::Restore,
             Operation::Purge => AuditAction::Purge,
+            Operation::PlaceLegalHold { .. } => AuditAction::PlaceLegalHold,
+            Operation::LiftLegalHold => AuditAction::LiftLegalHold,
         }
+    }
+
+    /// Whether the first round trip counts the target's rows for the plan.
+    fn counts_rows(self) -> bool {
+        matches!(self, Operation::SoftDelete | Operation::Purge)
     }
 }
 
@@ -124,6 +143,38 @@ pub async fn purge(
     origin: &Origin,
 ) -> Result<Summary, RequestError> {
     run(deps, Operation::Purge, actor, target, Some(reason), origin).await
+}
+
+/// Places a hold on `target` (or replaces the one there) until `expires_at`,
+/// or until lifted.
+pub async fn place_legal_hold(
+    deps: &Deps<'_>,
+    actor: ActorId,
+    target: TargetId,
+    reason: String,
+    expires_at: Option<DateTime<Utc>>,
+    origin: &Origin,
+) -> Result<Summary, RequestError> {
+    let operation = Operation::PlaceLegalHold { expires_at };
+    run(deps, operation, actor, target, Some(reason), origin).await
+}
+
+pub async fn lift_legal_hold(
+    deps: &Deps<'_>,
+    actor: ActorId,
+    target: TargetId,
+    reason: Option<String>,
+    origin: &Origin,
+) -> Result<Summary, RequestError> {
+    run(
+        deps,
+        Operation::LiftLegalHold,
+        actor,
+        target,
+        reason,
+        origin,
+    )
+    .await
 }
 
 async fn run(
@@ -199,8 +250,9 @@ async fn in_transaction(
     let mut reads = vec![
         profiles::read_inline(actor_id.0, Lock::Share),
         profiles::read_inline(target_id.0, Lock::Update),
+        legal_holds::in_force_inline(target_id.0),
     ];
-    if operation != Operation::Restore {
+    if operation.counts_rows() {
         reads.push(purge::census_inline(PLAN, &[target_id.0]));
     }
     let bounds = &deps.settings;
@@ -214,14 +266,18 @@ async fn in_transaction(
     let now = Utc::now();
     let decided = async {
         let (target, census) = decide(deps, operation, actor_id, target_id, now, &read, attempt)?;
-        let writes = act(
-            &mut tx, operation, actor_id, target_id, &reason, census, attempt,
-        )
-        .await?;
+        let asked = Asked {
+            operation,
+            actor: actor_id,
+            target: target_id,
+            reason: &reason,
+            now,
+        };
+        let writes = act(&mut tx, &asked, census, attempt).await?;
         Ok::<_, RequestError>((target, writes))
     }
     .await;
-    let (target, (counted, writes)) = match decided {
+    let (target, (counted, writes, legal_hold)) = match decided {
         Ok(decided) => decided,
         Err(e) => {
             tx.rollback().await;
@@ -248,6 +304,7 @@ async fn in_transaction(
         reason,
         rows_affected: rows,
         duration_ms: attempt.elapsed_ms(),
+        legal_hold,
     })
 }
 
@@ -272,6 +329,10 @@ fn decide(
 
     let target = profile(1)?.ok_or(RequestError::NotFound)?;
     attempt.entry.target_role = Some(target.user_type.as_str().to_owned());
+    let held = match read[2].first() {
+        Some(row) => row.try_get::<bool, _>(0)?,
+        None => false,
+    };
     let input = Input {
         action,
         actor,
@@ -284,31 +345,50 @@ fn decide(
                     deleted_at: at.timestamp(),
                 },
             },
+            held,
         }),
         now: now.timestamp(),
         grace_period_secs: deps.settings.grace_period.as_secs() as i64,
     };
     ask(deps.policy.decide(&input), attempt)?;
     let census = read
-        .get(2)
+        .get(3)
         .map(|rows| purge::census_of(PLAN, rows))
         .transpose()?;
     Ok((target, census))
 }
+
+/// What was asked, once the policy allowed it.
+struct Asked<'a> {
+    operation: Operation,
+    actor: ActorId,
+    target: TargetId,
+    reason: &'a Option<String>,
+    now: DateTime<Utc>,
+}
+
+/// The last batch's statement, the rows_affected keys it counts, and the
+/// hold a placement leaves.
+type Writes = (Vec<&'static str>, String, Option<LegalHold>);
 
 /// What the operation writes: a purge runs the plan's statements now; the
 /// last batch's statement (returned, with the rows_affected keys it counts)
 /// does the rest and appends the audit row.
 async fn act(
     tx: &mut Batched,
-    operation: Operation,
-    actor: ActorId,
-    target: TargetId,
-    reason: &Option<String>,
+    asked: &Asked<'_>,
     census: Option<Census>,
     attempt: &mut Attempt,
-) -> Result<(Vec<&'static str>, String), RequestError> {
+) -> Result<Writes, RequestError> {
+    let Asked {
+        operation,
+        actor,
+        target,
+        reason,
+        now,
+    } = *asked;
     let census = census.unwrap_or_default();
+    let mut legal_hold = None;
     let acts = match operation {
         Operation::SoftDelete => {
             refuse_active_orders(&census.blockers, target.0)?;
@@ -329,11 +409,24 @@ async fn act(
             }
             Vec::new()
         }
+        Operation::PlaceLegalHold { expires_at } => {
+            let hold = LegalHold {
+                reason: reason.clone().unwrap_or_default(),
+                placed_by: actor.0,
+                placed_at: now,
+                expires_at,
+            };
+            let placed = legal_holds::place(target.0, &hold);
+            legal_hold = Some(hold);
+            vec![("legal_holds.placed", placed)]
+        }
+        Operation::LiftLegalHold => vec![("legal_holds.lifted", legal_holds::lift(target.0))],
     };
     let entry = attempt.record(Outcome::Success, None);
     Ok((
         acts.iter().map(|(key, _)| *key).collect(),
         acts_then_audit(&acts, &entry),
+        legal_hold,
     ))
 }
 

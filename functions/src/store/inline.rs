@@ -8,6 +8,7 @@
 
 use std::net::IpAddr;
 
+use chrono::{DateTime, SecondsFormat, Utc};
 use uuid::Uuid;
 
 pub fn uuid(id: Uuid) -> String {
@@ -45,4 +46,16 @@ pub fn optional_int(value: Option<i32>) -> String {
 
 pub fn optional_inet(ip: Option<IpAddr>) -> String {
     ip.map_or_else(|| "NULL::inet".to_owned(), |ip| format!("'{ip}'::inet"))
+}
+
+/// A time as RFC 3339 with microseconds: digits, `-`, `:`, `T`, `.`, `Z`.
+pub fn timestamp(at: DateTime<Utc>) -> String {
+    format!(
+        "'{}'::timestamptz",
+        at.to_rfc3339_opts(SecondsFormat::Micros, true)
+    )
+}
+
+pub fn optional_timestamp(at: Option<DateTime<Utc>>) -> String {
+    at.map_or_else(|| "NULL::timestamptz".to_owned(), timestamp)
 }

@@ -113,13 +113,17 @@ pub struct Expired {
 }
 
 /// Up to $3 users past the grace period ($1, seconds), the oldest first,
-/// except those this run passed over ($2), locked unless another holds them.
-/// Only the known types ($4): a type the code cannot name is never purged
-/// (the integrity audit reports it).
+/// except those this run passed over ($2) and those under a legal hold,
+/// locked unless another holds them. Only the known types ($4): a type the
+/// code cannot name is never purged (the integrity audit reports it). The
+/// hold is read again after the lock (`legal_holds::held_among`): one placed
+/// after this statement's snapshot was taken is not seen here.
 pub const EXPIRED_BATCH: &str = "SELECT id, type, deleted_at FROM profiles
   WHERE deleted_at < now() - make_interval(secs => $1)
     AND NOT (id = ANY($2))
     AND type = ANY($4)
+    AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.user_id = profiles.id
+                      AND (h.expires_at IS NULL OR h.expires_at > now()))
   ORDER BY deleted_at, id
   LIMIT $3
   FOR UPDATE SKIP LOCKED";
@@ -139,12 +143,15 @@ pub async fn take_expired(
         .await
 }
 
-/// Soft-deleted users past the grace period ($1, seconds).
-pub const OVERDUE: &str =
-    "SELECT count(*) FROM profiles WHERE deleted_at < now() - make_interval(secs => $1)";
+/// Soft-deleted users past the grace period ($1, seconds) and not under a
+/// legal hold (which keeps them on purpose).
+pub const OVERDUE: &str = "SELECT count(*) FROM profiles
+  WHERE deleted_at < now() - make_interval(secs => $1)
+    AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.user_id = profiles.id
+                      AND (h.expires_at IS NULL OR h.expires_at > now()))";
 
-/// Soft-deleted users past the grace period that are still present: a
-/// compliance problem if it stays above zero.
+/// Soft-deleted users past the grace period that are still present and not
+/// held: a compliance problem if it stays above zero.
 pub async fn overdue(db: &PgPool, grace_period: Duration) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(OVERDUE)
         .bind(grace_period.as_secs_f64())
@@ -205,6 +212,11 @@ pub struct Deleted {
     pub deleted_at: DateTime<Utc>,
     pub deleted_by: Option<Uuid>,
     pub deletion_reason: Option<String>,
+    /// The legal hold in force on them, if any (all four or none).
+    pub hold_reason: Option<String>,
+    pub hold_placed_by: Option<Uuid>,
+    pub hold_placed_at: Option<DateTime<Utc>>,
+    pub hold_expires_at: Option<DateTime<Utc>>,
 }
 
 /// The WHERE clause shared by the count and the page; $1–$5 are the filters.
@@ -240,8 +252,13 @@ pub async fn deleted(
         .fetch_one(&mut *tx)
         .await?;
     let rows = sqlx::query_as(&format!(
-        "SELECT id, email, name, type, deleted_at, deleted_by, deletion_reason {MATCHING}
-          ORDER BY deleted_at DESC, id DESC LIMIT $6 OFFSET $7"
+        "SELECT p.id, p.email, p.name, p.type, p.deleted_at, p.deleted_by, p.deletion_reason,
+                h.reason AS hold_reason, h.placed_by AS hold_placed_by,
+                h.placed_at AS hold_placed_at, h.expires_at AS hold_expires_at
+           FROM (SELECT * {MATCHING} ORDER BY deleted_at DESC, id DESC LIMIT $6 OFFSET $7) p
+           LEFT JOIN legal_holds h
+             ON h.user_id = p.id AND (h.expires_at IS NULL OR h.expires_at > now())
+          ORDER BY p.deleted_at DESC, p.id DESC"
     ))
     .bind(filter.user_type)
     .bind(filter.deleted_by)

@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::audit_log::{self, AuditAction, Outcome};
 use super::audited::{Attempt, Deps, Origin, ask, begin, load_actor, record_refusal};
 use super::errors::RequestError;
+use super::legal_holds::LegalHold;
 use super::profiles::{self, DeletedFilter, Page};
 use crate::domain::{ActorId, UserType};
 
@@ -26,8 +27,11 @@ pub struct DeletedUser {
     pub deleted_at: DateTime<Utc>,
     pub deleted_by: Option<Uuid>,
     pub deletion_reason: Option<String>,
-    /// Whole days until the scheduled purge may take the user; 0 when due.
+    /// Whole days until the scheduled purge may take the user; 0 when due
+    /// (a legal hold keeps them past it).
     pub days_until_purge: i64,
+    /// The legal hold in force on the user; null when none.
+    pub legal_hold: Option<LegalHold>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -89,6 +93,15 @@ fn listing(total: i64, rows: Vec<profiles::Deleted>, page: Page, grace: Duration
             deleted_at: r.deleted_at,
             deleted_by: r.deleted_by,
             deletion_reason: r.deletion_reason,
+            legal_hold: match (r.hold_reason, r.hold_placed_by, r.hold_placed_at) {
+                (Some(reason), Some(placed_by), Some(placed_at)) => Some(LegalHold {
+                    reason,
+                    placed_by,
+                    placed_at,
+                    expires_at: r.hold_expires_at,
+                }),
+                _ => None,
+            },
         })
         .collect();
     let limit = i64::from(page.limit());

@@ -267,7 +267,9 @@ fn the_table_is_complete() {
             }
             for (role, _) in ROLES {
                 for (state, deleted) in STATES {
-                    for (is_self, held) in [(false, false), (false, true), (true, false), (true, true)] {
+                    for (is_self, held) in
+                        [(false, false), (false, true), (true, false), (true, true)]
+                    {
                         let possible = !is_self
                             || (actor.role.as_deref() == Some(role)
                                 && actor.soft_deleted == Some(deleted.is_some()));

@@ -19,7 +19,7 @@ use crate::aws::metrics::Metric;
 use crate::config::IntegrityConfig;
 use crate::domain::plan::Entry;
 use crate::store::audit_log::{self, ChainReport};
-use crate::store::profiles;
+use crate::store::{legal_holds, profiles};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -43,10 +43,12 @@ pub enum Check {
     UnusualDeletionVolume,
     DuplicateLiveEmails,
     UnknownUserTypes,
+    /// A legal hold in force on a user who is gone: purged despite it.
+    HeldButPurged,
 }
 
 impl Check {
-    pub const ALL: [Check; 11] = [
+    pub const ALL: [Check; 12] = [
         Check::Orphans,
         Check::IncompletePurges,
         Check::OverdueUsers,
@@ -58,6 +60,7 @@ impl Check {
         Check::UnusualDeletionVolume,
         Check::DuplicateLiveEmails,
         Check::UnknownUserTypes,
+        Check::HeldButPurged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +76,7 @@ impl Check {
             Check::UnusualDeletionVolume => "unusual_deletion_volume",
             Check::DuplicateLiveEmails => "duplicate_live_emails",
             Check::UnknownUserTypes => "unknown_user_types",
+            Check::HeldButPurged => "held_but_purged",
         }
     }
 
@@ -91,6 +95,7 @@ impl Check {
             Check::UnusualDeletionVolume => "IntegrityUnusualDeletionVolume",
             Check::DuplicateLiveEmails => "IntegrityDuplicateLiveEmails",
             Check::UnknownUserTypes => "IntegrityUnknownUserTypes",
+            Check::HeldButPurged => "IntegrityHeldButPurged",
         }
     }
 
@@ -170,6 +175,7 @@ enum Step<'a> {
     UnusualDeletionVolume,
     DuplicateLiveEmails,
     UnknownUserTypes,
+    HeldButPurged,
 }
 
 fn steps(plan: &[Entry]) -> Vec<Step<'_>> {
@@ -184,6 +190,7 @@ fn steps(plan: &[Entry]) -> Vec<Step<'_>> {
         Step::UnusualDeletionVolume,
         Step::DuplicateLiveEmails,
         Step::UnknownUserTypes,
+        Step::HeldButPurged,
     ]);
     steps
 }
@@ -308,6 +315,13 @@ async fn advance(
             let n = profiles::unknown_user_types(db).await?;
             let detail = format!("{n} profile(s) of an unknown type");
             report.record(Check::UnknownUserTypes, n, detail);
+        }
+        Step::HeldButPurged => {
+            let n: i64 = sqlx::query_scalar(legal_holds::HELD_BUT_PURGED)
+                .fetch_one(db)
+                .await?;
+            let detail = format!("{n} user(s) purged while a legal hold was in force");
+            report.record(Check::HeldButPurged, n, detail);
         }
     }
     Ok(true)

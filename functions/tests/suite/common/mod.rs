@@ -313,6 +313,38 @@ pub async fn hold_profile(
     holder
 }
 
+/// The latest audit row: action, outcome, error code, actor, target.
+pub async fn last_audit(
+    db: &PgPool,
+) -> (
+    String,
+    String,
+    Option<String>,
+    Option<uuid::Uuid>,
+    Option<uuid::Uuid>,
+) {
+    sqlx::query_as(
+        "SELECT action, outcome, error_code, actor_id, target_id FROM deletion_audit ORDER BY seq DESC LIMIT 1",
+    )
+    .fetch_one(db)
+    .await
+    .unwrap()
+}
+
+/// Asserts the answer's status and code; a refusal is problem+json with a detail.
+pub fn problem(answer: &Answer, status: u16, code: &str) {
+    assert_eq!((answer.status, answer.code()), (status, code), "{answer:?}");
+    if status >= 400 {
+        assert_eq!(answer.headers["content-type"], "application/problem+json");
+        assert_eq!(answer.body["status"], status);
+        assert!(
+            answer.body["detail"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+    }
+}
+
 /// How many rows the audit log holds.
 pub async fn audit_rows(db: &PgPool) -> i64 {
     sqlx::query_scalar("SELECT count(*) FROM deletion_audit")

@@ -1,7 +1,9 @@
-//! The four HTTP functions through their real handlers: API Gateway events
+//! The HTTP functions through their real handlers: API Gateway events
 //! from `events/`, real tokens, real PostgreSQL, the real policy module.
 
-use crate::common::{Answer, audit_rows, event, http_app, is_deleted, send, send_event};
+use crate::common::{
+    audit_rows, event, http_app, is_deleted, last_audit, problem, send, send_event,
+};
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::cast::{self, *};
 use serde_json::{Value, json};
@@ -10,29 +12,6 @@ use uuid::Uuid;
 
 async fn with_cast(db: &PgPool) {
     cast::load(db).await.unwrap();
-}
-
-/// The latest audit row: action, outcome, error code, actor, target.
-async fn last_audit(db: &PgPool) -> (String, String, Option<String>, Option<Uuid>, Option<Uuid>) {
-    sqlx::query_as(
-        "SELECT action, outcome, error_code, actor_id, target_id FROM deletion_audit ORDER BY seq DESC LIMIT 1",
-    )
-    .fetch_one(db)
-    .await
-    .unwrap()
-}
-
-fn problem(answer: &Answer, status: u16, code: &str) {
-    assert_eq!((answer.status, answer.code()), (status, code), "{answer:?}");
-    if status >= 400 {
-        assert_eq!(answer.headers["content-type"], "application/problem+json");
-        assert_eq!(answer.body["status"], status);
-        assert!(
-            answer.body["detail"]
-                .as_str()
-                .is_some_and(|d| !d.is_empty())
-        );
-    }
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -271,8 +250,8 @@ async fn the_trash_lists_with_filters_pages_and_days_left(db: PgPool) {
     let app = http_app(db.clone(), &[]).await;
     let all = send_event(&app, "list_deleted_users", "helpdesk-lists").await;
     problem(&all, 200, "OK");
-    assert_eq!(all.body["total"], 3);
-    let days: Vec<(String, i64)> = all.body["users"]
+    assert_eq!(all.body["total"], 4);
+    let days: Vec<(String, i64, Option<String>)> = all.body["users"]
         .as_array()
         .unwrap()
         .iter()
@@ -280,24 +259,29 @@ async fn the_trash_lists_with_filters_pages_and_days_left(db: PgPool) {
             (
                 u["email"].as_str().unwrap().to_owned(),
                 u["daysUntilPurge"].as_i64().unwrap(),
+                u["legalHold"]["reason"].as_str().map(str::to_owned),
             )
         })
         .collect();
     assert_eq!(
         days,
         [
-            ("frank@example.com".into(), 27),
-            ("heidi@example.com".into(), 25),
-            ("grace@example.com".into(), 0)
+            ("frank@example.com".into(), 27, None),
+            ("heidi@example.com".into(), 25, None),
+            ("judy@example.com".into(), 0, Some(JUDY_HOLD_REASON.into())),
+            ("grace@example.com".into(), 0, None)
         ]
     );
+    let judy = &all.body["users"][2]["legalHold"];
+    assert_eq!(judy["placedBy"], ADMIN.to_string());
+    assert_eq!(judy["expiresAt"], Value::Null);
 
     // CLIENTs deleted by the admin, matching "example.com", one per page.
     let filtered = send_event(&app, "list_deleted_users", "filtered").await;
     problem(&filtered, 200, "OK");
     assert_eq!(
         (&filtered.body["total"], &filtered.body["totalPages"]),
-        (&json!(2), &json!(2))
+        (&json!(3), &json!(3))
     );
     assert_eq!(filtered.body["users"].as_array().unwrap().len(), 1);
     let mut second = event("list_deleted_users", "filtered");

@@ -2,6 +2,7 @@ mod app;
 mod handlers;
 mod inputs;
 mod invocation;
+mod legal_hold;
 mod openapi;
 mod pool_of_one;
 mod refusals;
