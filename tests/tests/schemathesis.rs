@@ -36,11 +36,12 @@ async fn admins(db: &PgPool) -> Vec<Uuid> {
     .unwrap()
 }
 
-/// Clients for `route` to act on: live ones, or for a restore soft-deleted
-/// yesterday (within the grace period) by `by`.
+/// Clients for `route` to act on: live ones, for a restore soft-deleted
+/// yesterday (within the grace period) by `by`, for a hold's lifting held
+/// (by `by`).
 async fn targets(db: &PgPool, route: Route, by: Uuid) -> Vec<Uuid> {
     let deleted = route == Route::Restore;
-    sqlx::query_scalar(
+    let ids: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO profiles (email, type, deleted_at, deleted_by, deletion_reason)
          SELECT 'schemathesis-' || gen_random_uuid() || '@example.com', 'CLIENT',
                 CASE WHEN $1 THEN now() - interval '1 day' END,
@@ -52,11 +53,23 @@ async fn targets(db: &PgPool, route: Route, by: Uuid) -> Vec<Uuid> {
     .bind(by)
     .fetch_all(db)
     .await
-    .unwrap()
+    .unwrap();
+    if route == Route::LiftLegalHold {
+        sqlx::query(
+            "INSERT INTO legal_holds (user_id, reason, placed_by)
+             SELECT id, 'schemathesis', $2 FROM unnest($1::uuid[]) id",
+        )
+        .bind(&ids)
+        .bind(by)
+        .execute(db)
+        .await
+        .unwrap();
+    }
+    ids
 }
 
-/// How many of `ids` a mutation's run changed: soft-deleted, purged or
-/// restored.
+/// How many of `ids` a mutation's run changed: soft-deleted, purged,
+/// restored, held or no longer held.
 async fn acted_on(db: &PgPool, route: Route, ids: &[Uuid]) -> i64 {
     let sql = match route {
         Route::SoftDelete => {
@@ -66,6 +79,10 @@ async fn acted_on(db: &PgPool, route: Route, ids: &[Uuid]) -> i64 {
             "SELECT cardinality($1::uuid[]) - count(*) FROM profiles WHERE id = ANY($1)"
         }
         Route::Restore => "SELECT count(*) FROM profiles WHERE id = ANY($1) AND deleted_at IS NULL",
+        Route::PlaceLegalHold => "SELECT count(*) FROM legal_holds WHERE user_id = ANY($1)",
+        Route::LiftLegalHold => {
+            "SELECT cardinality($1::uuid[]) - count(*) FROM legal_holds WHERE user_id = ANY($1)"
+        }
         Route::ListDeleted => unreachable!("a listing changes nobody"),
     };
     sqlx::query_scalar(sql)
@@ -94,7 +111,7 @@ async fn schemathesis_finds_nothing_in_any_operation() {
     let config = root().join("infra/schemathesis");
     let mut failed = Vec::new();
     for route in Route::ALL {
-        let function = route.function();
+        let (function, operation) = (route.function(), route.operation_id());
         // Admins of this operation's own, so that a key schemathesis sends
         // again on another operation is another actor's.
         let admins = admins(&db).await;
@@ -102,7 +119,7 @@ async fn schemathesis_finds_nothing_in_any_operation() {
             .iter()
             .map(|&id| tokens::sign(&secret, id, expires))
             .collect();
-        let run = dir.join(function);
+        let run = dir.join(operation);
         std::fs::create_dir_all(&run).unwrap();
         let token_file = run.join("tokens");
         std::fs::write(&token_file, tokens.join("\n")).unwrap();
@@ -129,22 +146,22 @@ async fn schemathesis_finds_nothing_in_any_operation() {
                 "{}/lambda-url/{function}",
                 stack("ERASURE_LAMBDA_URL")
             ))
-            .args(["--include-operation-id", function])
+            .args(["--include-operation-id", operation])
             .args(["--seed", SEED, "--max-examples", &examples])
             .args(["--workers", "1", "--request-timeout", "60"])
             .output()
             .expect("schemathesis runs (make test installs it into .venv)");
         let report = String::from_utf8_lossy(&output.stdout);
-        println!("{function}:\n{report}");
+        println!("{operation}:\n{report}");
         if !output.status.success() {
             eprintln!("{}", String::from_utf8_lossy(&output.stderr));
-            failed.push(function);
+            failed.push(operation);
         }
         if route.mutates() {
             let acted = acted_on(&db, route, &ids).await;
             assert!(
                 acted > 0,
-                "{function}: no request got past 404 to act on a target"
+                "{operation}: no request got past 404 to act on a target"
             );
         }
     }

@@ -114,6 +114,12 @@ pub const ALARMS: &[(&str, Decision)] = &[
         },
     ),
     (
+        "legal_hold-error-rate-critical",
+        Decision::PageOnly {
+            why: "a hold only protects; pausing its function would leave users unheld",
+        },
+    ),
+    (
         "integrity-findings",
         Decision::PageOnly {
             why: "every finding, warnings included; the critical ones pause through integrity-critical",
@@ -143,22 +149,27 @@ pub const ALARMS: &[(&str, Decision)] = &[
     ("purge_user-error-rate-warning", PAGE_WARNING),
     ("restore_user-error-rate-warning", PAGE_WARNING),
     ("list_deleted_users-error-rate-warning", PAGE_WARNING),
+    ("legal_hold-error-rate-warning", PAGE_WARNING),
     ("soft_delete_user-latency-p95", PAGE_SLOW),
     ("purge_user-latency-p95", PAGE_SLOW),
     ("restore_user-latency-p95", PAGE_SLOW),
     ("list_deleted_users-latency-p95", PAGE_SLOW),
+    ("legal_hold-latency-p95", PAGE_SLOW),
     ("soft_delete_user-canary-errors", PAGE_ROLLBACK),
     ("purge_user-canary-errors", PAGE_ROLLBACK),
     ("restore_user-canary-errors", PAGE_ROLLBACK),
     ("list_deleted_users-canary-errors", PAGE_ROLLBACK),
+    ("legal_hold-canary-errors", PAGE_ROLLBACK),
     ("soft_delete_user-canary-errors-critical", PAGE_ROLLBACK),
     ("purge_user-canary-errors-critical", PAGE_ROLLBACK),
     ("restore_user-canary-errors-critical", PAGE_ROLLBACK),
     ("list_deleted_users-canary-errors-critical", PAGE_ROLLBACK),
+    ("legal_hold-canary-errors-critical", PAGE_ROLLBACK),
     ("soft_delete_user-canary-latency", PAGE_ROLLBACK),
     ("purge_user-canary-latency", PAGE_ROLLBACK),
     ("restore_user-canary-latency", PAGE_ROLLBACK),
     ("list_deleted_users-canary-latency", PAGE_ROLLBACK),
+    ("legal_hold-canary-latency", PAGE_ROLLBACK),
 ];
 
 /// The decision for an alarm named `erasure-<stage>-<name>`, if it is one of ours.

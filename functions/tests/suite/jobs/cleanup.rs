@@ -158,6 +158,60 @@ async fn exactly_the_expired_are_purged_and_the_protected_skipped(db: PgPool) {
     chain_is_intact(&db).await;
 }
 
+/// A held user past the grace period is left out and counted, not overdue
+/// and not audited run after run; a hold past its expiry keeps nobody; once
+/// the hold is lifted the next run purges the user.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn held_users_are_skipped_and_reported_until_the_hold_is_lifted(db: PgPool) {
+    let s = seeded(&db).await;
+    let (held, was_held) = (s.expired[0], s.expired[1]);
+    sqlx::query(
+        "INSERT INTO legal_holds (user_id, reason, placed_by, placed_at, expires_at) VALUES
+           ($1, 'litigation hold', $3, now(), NULL),
+           ($2, 'litigation hold', $3, now() - interval '2 days', now() - interval '1 day')",
+    )
+    .bind(held)
+    .bind(was_held)
+    .bind(s.admins[0])
+    .execute(&db)
+    .await
+    .unwrap();
+    let before = traces(&db, &[held]).await;
+
+    for _ in 0..2 {
+        let report = run(&db, &settings()).await;
+        assert_eq!(report.skipped.get("LEGAL_HOLD"), Some(&1), "{report:?}");
+        assert_eq!(report.overdue_remaining, 0, "a held user is not overdue");
+    }
+    assert_eq!(traces(&db, &[held]).await, before, "the held user is whole");
+    assert_eq!(
+        traces(&db, &[was_held]).await,
+        0,
+        "an expired hold keeps nobody"
+    );
+    let audited_held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM deletion_audit WHERE target_id = $1")
+            .bind(held)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(audited_held, 0, "no row per run for a held user");
+    assert_eq!(
+        scheduled_purges(&db, "SUCCESS").await,
+        s.expired.len() as i64 - 1
+    );
+
+    sqlx::query("DELETE FROM legal_holds WHERE user_id = $1")
+        .bind(held)
+        .execute(&db)
+        .await
+        .unwrap();
+    let report = run(&db, &settings()).await;
+    assert_eq!((report.purged, report.skipped.get("LEGAL_HOLD")), (1, None));
+    assert_eq!(traces(&db, &[held]).await, 0);
+    chain_is_intact(&db).await;
+}
+
 #[sqlx::test(migrator = "MIGRATOR")]
 async fn a_dry_run_changes_nothing(db: PgPool) {
     let s = seeded(&db).await;

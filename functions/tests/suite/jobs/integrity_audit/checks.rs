@@ -7,7 +7,7 @@ use crate::common::POLICY;
 use erasure::config::{CleanupConfig, IntegrityConfig};
 use erasure::domain::plan::PLAN;
 use erasure::jobs::cleanup::{self, Mode};
-use erasure::jobs::integrity_audit::checks::{self, Check, IntegrityReport};
+use erasure::jobs::integrity_audit::checks::{self, Check, IntegrityReport, Severity};
 use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::seed::{SeedSpec, Seeded, seed};
@@ -168,6 +168,37 @@ async fn a_purge_that_left_rows_behind_is_found(db: PgPool) {
     )
     .await;
     assert_eq!(fired(&run(&db).await), [("incomplete_purges", 1)]);
+}
+
+/// A hold in force on a user who is gone: purged behind the policy's back.
+/// A hold that had expired before its user was purged is no finding.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_user_purged_while_held_is_found(db: PgPool) {
+    cleaned(&db).await;
+    sqlx::raw_sql(
+        "INSERT INTO profiles (id, email, type) VALUES
+           ('00000000-0000-4000-8000-00000000e001', 'held@example.com', 'CLIENT'),
+           ('00000000-0000-4000-8000-00000000e002', 'was-held@example.com', 'CLIENT');
+         INSERT INTO legal_holds (user_id, reason, placed_by, placed_at, expires_at) VALUES
+           ('00000000-0000-4000-8000-00000000e001', 'litigation', gen_random_uuid(), now(), NULL),
+           ('00000000-0000-4000-8000-00000000e002', 'litigation', gen_random_uuid(),
+            now() - interval '2 days', now() - interval '1 day');",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    assert_eq!(
+        fired(&run(&db).await),
+        [],
+        "held and present: nothing wrong"
+    );
+    sqlx::query("DELETE FROM profiles WHERE email LIKE '%held@example.com'")
+        .execute(&db)
+        .await
+        .unwrap();
+    let report = run(&db).await;
+    assert_eq!(fired(&report), [("held_but_purged", 1)]);
+    assert_eq!(report.findings[0].severity, Severity::Critical);
 }
 
 #[sqlx::test(migrator = "MIGRATOR")]
