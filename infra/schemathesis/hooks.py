@@ -53,15 +53,21 @@ def filter_failure(ctx, failure, case, response):
     return not (emulators_answer and any(_not_utf8_on_the_wire(v) for v in sent if v is not None))
 
 
+
 @schemathesis.hook
-def filter_body(ctx, body):
+def before_call(ctx, case, kwargs):
     """A hold's expiresAt must be at least a minute ahead (400 INVALID_EXPIRY
     otherwise, tested in functions/tests/suite/http/legal_hold.rs), which no
-    JSON Schema can say; generated times earlier than next year are left out,
-    so that every body schemathesis sends as valid is one the service takes.
+    JSON Schema can say: a generated time before next year (every phase's,
+    the coverage phase's fixed ones included) is sent as a year from now, so
+    that every body schemathesis sends as valid is one the service takes.
     The year is read from the text, which covers RFC 3339 times Python cannot
     parse (year 0000, a leap second)."""
+    body = case.body
     expires = body.get("expiresAt") if isinstance(body, dict) else None
     if not isinstance(expires, str) or not expires[:4].isdigit():
-        return True
-    return int(expires[:4]) > datetime.datetime.now(datetime.timezone.utc).year
+        return
+    now = datetime.datetime.now(datetime.timezone.utc)
+    if int(expires[:4]) <= now.year:
+        a_year_on = now + datetime.timedelta(days=366)
+        body["expiresAt"] = a_year_on.isoformat(timespec="seconds").replace("+00:00", "Z")

@@ -122,6 +122,38 @@ async fn each_http_route_answers_end_to_end() {
         "{restored}"
     );
 
+    // Held, the purge is refused; lifted, it goes through.
+    let (status, held) = call(
+        "legal_hold",
+        &event_for("legal_hold", "super-admin-places-hold-until", user),
+    )
+    .await;
+    assert_eq!(
+        (status, &held["action"]),
+        (200, &json!("PLACE_LEGAL_HOLD")),
+        "{held}"
+    );
+    let (status, refused) = call(
+        "purge_user",
+        &event_for("purge_user", "admin-purges-user", user),
+    )
+    .await;
+    assert_eq!(
+        (status, &refused["code"]),
+        (409, &json!("LEGAL_HOLD")),
+        "{refused}"
+    );
+    let (status, lifted) = call(
+        "legal_hold",
+        &event_for("legal_hold", "admin-lifts-hold", user),
+    )
+    .await;
+    assert_eq!(
+        (status, &lifted["action"]),
+        (200, &json!("LIFT_LEGAL_HOLD")),
+        "{lifted}"
+    );
+
     let (status, purged) = call(
         "purge_user",
         &event_for("purge_user", "admin-purges-user", user),
@@ -150,6 +182,7 @@ async fn each_http_route_answers_end_to_end() {
         "list_deleted_users",
         "restore_user",
         "purge_user",
+        "legal_hold",
     ] {
         let emitted = log
             .iter()

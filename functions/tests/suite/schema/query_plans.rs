@@ -13,7 +13,7 @@ use erasure::jobs::integrity_audit::sql::{
 };
 use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome, VERIFY_BATCH};
 use erasure::store::migrations::MIGRATOR;
-use erasure::store::profiles;
+use erasure::store::{legal_holds, profiles};
 use erasure_fixtures::seed::{SeedSpec, seed};
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
@@ -77,6 +77,14 @@ async fn populated(db: &PgPool) {
         .execute(db)
         .await
         .unwrap();
+    // A few holds, as there are in production: on soft-deleted users.
+    sqlx::query(
+        "INSERT INTO legal_holds (user_id, reason, placed_by)
+         SELECT id, 'litigation', id FROM profiles WHERE deleted_at IS NOT NULL LIMIT 20",
+    )
+    .execute(db)
+    .await
+    .unwrap();
     sqlx::query("ANALYZE").execute(db).await.unwrap();
 }
 
@@ -236,6 +244,24 @@ async fn every_batched_and_windowed_query_uses_an_index(db: PgPool) {
     )
     .await;
     checked.push(("cleanup batch".into(), take));
+    // The holds' statements: legal_holds is small by nature (it is read
+    // whole by held_but_purged), profiles must still be reached by index.
+    let held = explain(
+        &db,
+        "held past grace",
+        legal_holds::HELD_PAST_GRACE,
+        args(|a| a.add(30.0 * DAY).unwrap()),
+    )
+    .await;
+    checked.push(("held past grace".into(), held));
+    let purged = explain(
+        &db,
+        "held but purged",
+        legal_holds::HELD_BUT_PURGED,
+        args(|_| {}),
+    )
+    .await;
+    checked.push(("held but purged".into(), purged));
 
     // A table of a few pages the planner may read whole by choice: cheaper
     // than its index, and no cost at scale. Anything bigger is a finding.
