@@ -421,6 +421,28 @@ async fn sam_local_start_api_serves_the_templates_routes_and_nothing_else() {
         "{restored}"
     );
 
+    // The legal hold's function, by both its methods on one path.
+    let (status, held) = api
+        .send(&event_for(
+            "legal_hold",
+            "super-admin-places-hold-until",
+            user,
+        ))
+        .await;
+    assert_eq!(
+        (status, &held["action"]),
+        (200, &json!("PLACE_LEGAL_HOLD")),
+        "{held}"
+    );
+    let (status, lifted) = api
+        .send(&event_for("legal_hold", "admin-lifts-hold", user))
+        .await;
+    assert_eq!(
+        (status, &lifted["action"]),
+        (200, &json!("LIFT_LEGAL_HOLD")),
+        "{lifted}"
+    );
+
     let (status, purged) = api
         .send(&event_for("purge_user", "admin-purges-user", user))
         .await;
