@@ -120,9 +120,17 @@ fn events() -> Vec<(String, String, Value)> {
 }
 
 /// Fields whose values differ between two runs from the same state: when a
-/// request ran (and the cast's times, loaded relative to now), what the
-/// database numbered, how long it took (and so the body's length).
-const VOLATILE: [&str; 5] = ["at", "deletedAt", "runId", "durationMs", "content-length"];
+/// request ran (and the cast's times, loaded relative to now: a deletion's, a
+/// hold's), what the database numbered, how long it took (and so the body's
+/// length).
+const VOLATILE: [&str; 6] = [
+    "at",
+    "deletedAt",
+    "placedAt",
+    "runId",
+    "durationMs",
+    "content-length",
+];
 
 /// An answer with what differs between two runs from the same state masked;
 /// an API Gateway answer's body is parsed so that its fields are compared.
