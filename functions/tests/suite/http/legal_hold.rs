@@ -11,6 +11,7 @@ use crate::common::{
 use erasure::store::legal_holds::{self, LegalHold};
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::cast::{self, *};
+use erasure_fixtures::events::aimed_at;
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
@@ -48,13 +49,9 @@ async fn a_hold_stops_the_purge_until_it_is_lifted_and_each_step_is_audited(db: 
     assert!(hold_in_force(&db, ERIN).await);
 
     // Held: a soft delete and a restore go on; a purge is refused and audited.
-    let mut soft = event("soft_delete_user", "admin-deletes-client");
-    soft["rawPath"] = json!(format!("/api/users/{ERIN}"));
-    soft["pathParameters"]["userId"] = json!(ERIN.to_string());
+    let soft = aimed_at(event("soft_delete_user", "admin-deletes-client"), ERIN);
     problem(&send(&app, &soft).await, 200, "OK");
-    let mut purge = event("purge_user", "admin-purges-user");
-    purge["rawPath"] = json!(format!("/api/users/{ERIN}/purge"));
-    purge["pathParameters"]["userId"] = json!(ERIN.to_string());
+    let purge = aimed_at(event("purge_user", "admin-purges-user"), ERIN);
     let refused = send(&app, &purge).await;
     problem(&refused, 409, "LEGAL_HOLD");
     assert_eq!(refused.body["rule"], "legal-hold-blocks-purge");
@@ -64,16 +61,12 @@ async fn a_hold_stops_the_purge_until_it_is_lifted_and_each_step_is_audited(db: 
         ("PURGE", "DENIED", Some("LEGAL_HOLD"), Some(ERIN))
     );
     assert!(profile_exists(&db, ERIN).await);
-    let mut restore = event("restore_user", "admin-restores-user");
-    restore["rawPath"] = json!(format!("/api/users/{ERIN}/restore"));
-    restore["pathParameters"]["userId"] = json!(ERIN.to_string());
+    let restore = aimed_at(event("restore_user", "admin-restores-user"), ERIN);
     problem(&send(&app, &restore).await, 200, "OK");
     assert!(!is_deleted(&db, ERIN).await);
 
     // Lifted (the event lifts Judy's hold; Erin's is lifted the same way).
-    let mut lift = event("legal_hold", "admin-lifts-hold");
-    lift["rawPath"] = json!(format!("/api/users/{ERIN}/legal-hold"));
-    lift["pathParameters"]["userId"] = json!(ERIN.to_string());
+    let lift = aimed_at(event("legal_hold", "admin-lifts-hold"), ERIN);
     let lifted = send(&app, &lift).await;
     problem(&lifted, 200, "OK");
     assert_eq!(lifted.body["action"], "LIFT_LEGAL_HOLD");
@@ -123,9 +116,7 @@ async fn the_cast_held_user_cannot_be_purged_and_her_hold_is_lifted(db: PgPool) 
         "OK",
     );
     // Once purged, a hold cannot be placed on her: there is no such user.
-    let mut place = event("legal_hold", "admin-places-hold");
-    place["rawPath"] = json!(format!("/api/users/{JUDY}/legal-hold"));
-    place["pathParameters"]["userId"] = json!(JUDY.to_string());
+    let place = aimed_at(event("legal_hold", "admin-places-hold"), JUDY);
     problem(&send(&app, &place).await, 404, "USER_NOT_FOUND");
 }
 
@@ -165,9 +156,7 @@ async fn a_bad_hold_is_a_clear_400_and_a_hold_may_be_replaced(db: PgPool) {
     let until = send_event(&app, "legal_hold", "super-admin-places-hold-until").await;
     problem(&until, 200, "OK");
     assert_eq!(until.body["legalHold"]["expiresAt"], "2099-01-01T00:00:00Z");
-    let mut again = event("legal_hold", "admin-places-hold");
-    again["rawPath"] = json!(format!("/api/users/{FRANK}/legal-hold"));
-    again["pathParameters"]["userId"] = json!(FRANK.to_string());
+    let again = aimed_at(event("legal_hold", "admin-places-hold"), FRANK);
     problem(&send(&app, &again).await, 200, "OK");
     let (placed_by, expires): (Uuid, Option<chrono::DateTime<chrono::Utc>>) =
         sqlx::query_as("SELECT placed_by, expires_at FROM legal_holds WHERE user_id = $1")
