@@ -174,6 +174,7 @@ async fn container(db: PgPool) -> Container {
         pauses: PauseGate::new(db.clone(), Duration::ZERO),
         db,
         policy: Policy::embedded(),
+        events: None,
     }
 }
 

@@ -5,6 +5,7 @@ use aws_config::SdkConfig;
 use erasure_policy::Policy;
 use sqlx::PgPool;
 
+use crate::aws::event_bus::EventBus;
 use crate::aws::{sdk, secrets::Secrets};
 use crate::config::{Config, ConfigError, PolicySource};
 use crate::store::pauses::{self, PauseGate};
@@ -19,6 +20,8 @@ pub struct Container {
     pub policy: Policy,
     /// The kill switch, read with a short cache.
     pub pauses: PauseGate,
+    /// Where the erasure events go, when EVENT_BUS_NAME names a bus.
+    pub events: Option<EventBus>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +55,10 @@ impl Container {
         );
         let db = pool::lazy_pool(options?, &config.pool);
         let policy = load_policy(&config.policy);
+        let events = config
+            .event_bus_name
+            .clone()
+            .map(|name| EventBus::new(&sdk, name));
         let container = Container {
             config,
             sdk,
@@ -59,6 +66,7 @@ impl Container {
             pauses: PauseGate::new(db.clone(), pauses::CACHE_FOR),
             db,
             policy,
+            events,
         };
         Ok((container, also))
     }

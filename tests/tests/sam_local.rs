@@ -105,9 +105,7 @@ async fn fresh_state(db: &PgPool) {
 /// Every file of `events/`: (binary, scenario, event).
 fn events() -> Vec<(String, String, Value)> {
     let mut all = Vec::new();
-    for dir in std::fs::read_dir(root().join("events")).unwrap() {
-        let dir = dir.unwrap().path();
-        let binary = dir.file_name().unwrap().to_string_lossy().into_owned();
+    for (binary, dir) in erasure_fixtures::events::function_folders() {
         for file in std::fs::read_dir(&dir).unwrap() {
             let file = file.unwrap().path();
             let name = file.file_stem().unwrap().to_string_lossy().into_owned();

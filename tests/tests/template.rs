@@ -532,9 +532,7 @@ fn every_event_is_valid_for_its_function_and_used_by_a_test() {
     // openapi.rs sends every file of every HTTP function's folder.
     let every_http_event =
         sources.contains("Route::of(function)") && sources.contains("read_dir(&dir)");
-    for folder in std::fs::read_dir(root().join("events")).unwrap() {
-        let folder = folder.unwrap().path();
-        let function = folder.file_name().unwrap().to_string_lossy().into_owned();
+    for (function, folder) in erasure_fixtures::events::function_folders() {
         assert!(
             binaries.contains(&function),
             "events/{function} names no function"

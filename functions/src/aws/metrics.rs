@@ -25,6 +25,14 @@ impl Metric {
         }
     }
 
+    pub fn seconds(name: &'static str, value: impl Into<f64>) -> Metric {
+        Metric {
+            name,
+            value: value.into(),
+            unit: StandardUnit::Seconds,
+        }
+    }
+
     pub fn millis(name: &'static str, value: impl Into<f64>) -> Metric {
         Metric {
             name,

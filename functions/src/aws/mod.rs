@@ -4,6 +4,7 @@
 
 pub mod anchor;
 pub mod codedeploy;
+pub mod event_bus;
 pub mod lambda;
 pub mod metrics;
 pub mod notify;

@@ -39,6 +39,10 @@ pub struct Config {
     pub integrity: IntegrityConfig,
     /// Where the alarm responder announces pauses and resumes (ALARM_TOPIC_ARN; none: logged only).
     pub alarm_topic_arn: Option<String>,
+    /// The EventBridge bus the erasure events go to (EVENT_BUS_NAME). The
+    /// relay requires it; without it, an HTTP function leaves its event in
+    /// the outbox for the relay rather than publishing it at once.
+    pub event_bus_name: Option<String>,
 }
 
 /// How long a soft-deleted user stays restorable unless GRACE_PERIOD_DAYS
@@ -243,6 +247,7 @@ impl Config {
             cleanup,
             integrity,
             alarm_topic_arn: env.text("ALARM_TOPIC_ARN"),
+            event_bus_name: env.text("EVENT_BUS_NAME"),
         })
     }
 }

@@ -13,7 +13,9 @@ use crate::auth::keys::{self, VerifierError};
 use crate::config::http::HttpConfig;
 use crate::container::Container;
 use crate::domain::ActorId;
+use crate::jobs::relay;
 use crate::store::audited::{Deps, Origin};
+use crate::store::deletion::Summary;
 use crate::store::errors::RequestError;
 use crate::store::idempotency_keys::{self as idempotency, Claim, Stored};
 use crate::store::refused_requests::{self, Refusal};
@@ -52,6 +54,14 @@ impl App {
             policy: &self.container.policy,
             settings: self.container.config.requests,
             pauses: self.container.pauses.clone(),
+        }
+    }
+
+    /// Publishes the erasure event a committed request wrote, if the bus is
+    /// configured; otherwise (or if it fails) the relay will.
+    pub async fn publish_now(&self, summary: &Summary) {
+        if let (Some(bus), Some(event)) = (&self.container.events, summary.event) {
+            relay::publish_now(&self.container.db, bus, event).await;
         }
     }
 

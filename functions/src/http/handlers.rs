@@ -183,11 +183,12 @@ async fn mutate(
         .counting_refusal(actor, route, origin.as_ref().ok(), checked.await)
         .await?;
     let deps = app.deps();
-    let once = app.once(
-        actor,
-        idempotency,
-        command.execute(&deps, actor, target, origin),
-    );
+    let executed = async {
+        let summary = command.execute(&deps, actor, target, origin).await?;
+        app.publish_now(&summary).await;
+        Ok(summary)
+    };
+    let once = app.once(actor, idempotency, executed);
     let answered = once.await;
     app.counting_refusal(actor, route, Some(origin), answered)
         .await

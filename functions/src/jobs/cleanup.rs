@@ -24,15 +24,17 @@ use super::failure::{Job, JobFailure};
 use crate::aws::metrics::{Metric, Metrics};
 use crate::config::CleanupConfig;
 use crate::container::Container;
+use crate::domain::TargetId;
 use crate::domain::pauses::Scope;
 use crate::domain::plan::PLAN;
 use crate::jobs::event::JobEvent;
 use crate::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use crate::store::legal_holds;
+use crate::store::outbox::{Announcement, Erasure, EventActor, EventUser};
 use crate::store::pauses::{Gate, PauseGate};
 use crate::store::pool::bounded_begin;
 use crate::store::profiles::{self, Expired};
-use crate::store::purge::{self, Blockers, PurgeError};
+use crate::store::purge::{self, Blockers, PurgeError, Purged, UserPurge};
 
 /// The function's name, as the `Function` dimension of its metrics.
 pub const FUNCTION: &str = "cleanup";
@@ -228,7 +230,7 @@ async fn purge_batch(
     } else {
         Blockers::new()
     };
-    let mut rows = BTreeMap::new();
+    let mut purged = Purged::default();
     loop {
         purgeable.retain(|id| !blocked.contains_key(id));
         for (id, _) in std::mem::take(&mut blocked) {
@@ -243,7 +245,7 @@ async fn purge_batch(
         }
         match purge::execute(tx, PLAN, &purgeable).await {
             Ok(done) => {
-                rows = done.0;
+                purged = done;
                 break;
             }
             Err(PurgeError::Blocked(late)) => blocked = late,
@@ -251,13 +253,41 @@ async fn purge_batch(
         }
     }
     if !dry_run {
-        audit_log::append_many(tx, &audit_rows).await?;
+        let events = announce(&mut audit_rows, std::mem::take(&mut purged.users), taken);
+        audit_log::append_many(tx, &audit_rows, &events).await?;
     }
     Ok(BatchOutcome {
         purged: purgeable,
         skipped,
-        rows,
+        rows: purged.rows.0,
     })
+}
+
+/// Each purged user's rows go into their audit row, and their erasure event
+/// (with the rows kept unattributed) into the outbox after it.
+fn announce(
+    audit_rows: &mut [AuditEntry],
+    mut purged: BTreeMap<Uuid, UserPurge>,
+    taken: &[Expired],
+) -> Vec<Announcement> {
+    let now = Utc::now();
+    taken
+        .iter()
+        .filter_map(|user| {
+            let purge = purged.remove(&user.id)?;
+            let entry = audit_rows
+                .iter_mut()
+                .find(|e| e.target_id == Some(user.id))?;
+            entry.rows_affected = purge.rows.0;
+            let id = EventUser {
+                id: TargetId(user.id),
+                user_type: user.user_type,
+            };
+            let mut event = Announcement::new(Erasure::Purged, id, now, EventActor::Schedule, true);
+            event.unattributed = purge.unattributed;
+            Some(event)
+        })
+        .collect()
 }
 
 /// The cleanup's options (`jobs::event` says how they arrive).

@@ -17,6 +17,7 @@ pub enum Job {
     IntegrityAudit,
     SnapshotHook,
     AlarmResponder,
+    EventRelay,
 }
 
 impl Job {
@@ -26,6 +27,7 @@ impl Job {
             Job::IntegrityAudit => "IntegrityAudit",
             Job::SnapshotHook => "SnapshotHook",
             Job::AlarmResponder => "AlarmResponder",
+            Job::EventRelay => "EventRelay",
         }
     }
 }

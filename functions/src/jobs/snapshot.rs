@@ -204,7 +204,7 @@ mod tests {
         };
         let left = std::sync::atomic::AtomicUsize::new(steps);
         let keep_going = || {
-            left.fetch_update(
+            left.try_update(
                 std::sync::atomic::Ordering::SeqCst,
                 std::sync::atomic::Ordering::SeqCst,
                 |l| l.checked_sub(1),

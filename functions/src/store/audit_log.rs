@@ -14,6 +14,7 @@ use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::inline;
+use super::outbox::{self, Announcement};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AuditAction {
@@ -120,20 +121,23 @@ pub struct Appended {
 /// Appends `entry` in the caller's transaction (so it commits, or not, with
 /// what it records). The chain lock is held from here until that commit.
 pub async fn append(db: &mut PgConnection, entry: &AuditEntry) -> Result<Appended, sqlx::Error> {
-    let mut appended = insert(db, std::slice::from_ref(entry)).await?;
+    let mut appended = insert_then(db, std::slice::from_ref(entry), &[]).await?;
     Ok(appended.remove(0))
 }
 
 /// Appends `entries` in one statement (a batch job's one row per user); the
-/// chain trigger numbers and hashes them in order.
+/// chain trigger numbers and hashes them in order. Each of `events` goes into
+/// the outbox in the same statement, after its user's row if that row
+/// records a success.
 pub async fn append_many(
     db: &mut PgConnection,
     entries: &[AuditEntry],
+    events: &[Announcement],
 ) -> Result<u64, sqlx::Error> {
     if entries.is_empty() {
         return Ok(0);
     }
-    Ok(insert(db, entries).await?.len() as u64)
+    Ok(insert_then(db, entries, events).await?.len() as u64)
 }
 
 /// The columns a writer sets, in the order of both INSERTs below.
@@ -142,10 +146,15 @@ const COLUMNS: &str =
      source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule,
      actor_name";
 
-/// The one INSERT behind both: columns as arrays, rows in the given order.
-async fn insert(
+/// What an audit INSERT returns: enough for the outbox's INSERT after it.
+const RETURNING: &str = "RETURNING seq, row_hash, rows_affected, target_id, outcome";
+
+/// The one INSERT behind both: columns as arrays, rows in the given order;
+/// then `events`' outbox rows.
+async fn insert_then(
     db: &mut PgConnection,
     entries: &[AuditEntry],
+    events: &[Announcement],
 ) -> Result<Vec<Appended>, sqlx::Error> {
     let column = |f: &dyn Fn(&AuditEntry) -> Option<String>| -> Vec<Option<String>> {
         entries.iter().map(f).collect()
@@ -153,15 +162,21 @@ async fn insert(
     let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
         entries.iter().map(f).collect()
     };
+    let outbox = if events.is_empty() {
+        String::new()
+    } else {
+        format!(", outbox AS ({})", outbox::insert_after("audit", events))
+    };
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
-        "INSERT INTO deletion_audit ({COLUMNS})
+        "WITH audit AS (INSERT INTO deletion_audit ({COLUMNS})
          SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an FROM UNNEST(
                     $1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
                     $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
                     $13::jsonb[], $14::text[], $15::text[], $16::text[])
                 WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an, n)
           ORDER BY n
-         RETURNING seq, row_hash"
+         {RETURNING}){outbox}
+         SELECT seq, row_hash FROM audit ORDER BY seq"
     ))
     .bind(column(&|e| Some(e.action.as_str().to_owned())))
     .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
@@ -196,7 +211,7 @@ async fn insert(
 /// written in, and `counted` (an SQL expression yielding a jsonb object, such
 /// as the counts of the statement this is part of) merged into its
 /// rows_affected. `from` is the rest of the SELECT that the values (and
-/// `counted`) are selected from. Returns the row's seq.
+/// `counted`) are selected from. Returns what `outbox::insert_after` needs.
 pub fn insert_inline(entry: &AuditEntry, counted: &str, from: &str) -> String {
     let text = |v: &Option<String>| inline::optional_text(v.as_deref());
     let rows_affected = serde_json::to_string(&entry.rows_affected).expect("counts serialize");
@@ -219,7 +234,7 @@ pub fn insert_inline(entry: &AuditEntry, counted: &str, from: &str) -> String {
         text(&entry.actor_name),
     ];
     format!(
-        "INSERT INTO deletion_audit ({COLUMNS}) SELECT {} {from} RETURNING seq",
+        "INSERT INTO deletion_audit ({COLUMNS}) SELECT {} {from} {RETURNING}",
         values.join(", ")
     )
 }

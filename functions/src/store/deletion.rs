@@ -27,6 +27,7 @@ use super::audited::{Attempt, Deps, Origin, actor_from, ask, record_refusal};
 use super::batched::{Batched, Results};
 use super::errors::RequestError;
 use super::legal_holds::{self, LegalHold};
+use super::outbox::{self, Announcement, Erasure, EventActor, EventUser};
 use super::pauses::Gate;
 use super::profiles::{self, Lock, Profile};
 use super::purge::{self, Census, PurgeError};
@@ -49,6 +50,9 @@ pub struct Summary {
     /// The hold a placement left in force.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub legal_hold: Option<LegalHold>,
+    /// The erasure event it committed to the outbox, to publish now.
+    #[serde(skip)]
+    pub event: Option<Uuid>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -90,6 +94,16 @@ impl Operation {
             Operation::Restore => functions::RESTORE_USER,
             Operation::Purge => functions::PURGE_USER,
             Operation::PlaceLegalHold { .. } | Operation::LiftLegalHold => functions::LEGAL_HOLD,
+        }
+    }
+
+    /// The erasure event it announces, if it announces one.
+    fn erasure(self) -> Option<Erasure> {
+        match self {
+            Operation::SoftDelete => Some(Erasure::SoftDeleted),
+            Operation::Restore => Some(Erasure::Restored),
+            Operation::Purge => Some(Erasure::Purged),
+            Operation::PlaceLegalHold { .. } | Operation::LiftLegalHold => None,
         }
     }
 
@@ -270,6 +284,7 @@ async fn in_transaction(
             operation,
             actor: actor_id,
             target: target_id,
+            target_type: target.user_type,
             reason: &reason,
             now,
         };
@@ -277,7 +292,7 @@ async fn in_transaction(
         Ok::<_, RequestError>((target, writes))
     }
     .await;
-    let (target, (counted, writes, legal_hold)) = match decided {
+    let (target, writes) = match decided {
         Ok(decided) => decided,
         Err(e) => {
             tx.rollback().await;
@@ -285,10 +300,10 @@ async fn in_transaction(
         }
     };
     // The last round trip: the act, the audit row and COMMIT.
-    let written = tx.commit(&[writes]).await?;
+    let written = tx.commit(&[writes.statement]).await?;
     let mut rows = attempt.entry.rows_affected.clone();
     if let Some(row) = written.first().and_then(|rows| rows.first()) {
-        for (i, key) in counted.iter().enumerate() {
+        for (i, key) in writes.counted.iter().enumerate() {
             rows.insert((*key).to_owned(), row.try_get::<i64, _>(i)? as u64);
         }
     }
@@ -304,7 +319,8 @@ async fn in_transaction(
         reason,
         rows_affected: rows,
         duration_ms: attempt.elapsed_ms(),
-        legal_hold,
+        legal_hold: writes.legal_hold,
+        event: writes.event,
     })
 }
 
@@ -363,13 +379,21 @@ struct Asked<'a> {
     operation: Operation,
     actor: ActorId,
     target: TargetId,
+    target_type: UserType,
     reason: &'a Option<String>,
     now: DateTime<Utc>,
 }
 
-/// The last batch's statement, the rows_affected keys it counts, and the
-/// hold a placement leaves.
-type Writes = (Vec<&'static str>, String, Option<LegalHold>);
+/// What the last batch writes.
+struct Writes {
+    /// The rows_affected keys its one row counts, in order.
+    counted: Vec<&'static str>,
+    statement: String,
+    /// The hold a placement leaves.
+    legal_hold: Option<LegalHold>,
+    /// The erasure event it puts in the outbox.
+    event: Option<Uuid>,
+}
 
 /// What the operation writes: a purge runs the plan's statements now; the
 /// last batch's statement (returned, with the rows_affected keys it counts)
@@ -384,11 +408,20 @@ async fn act(
         operation,
         actor,
         target,
+        target_type,
         reason,
         now,
     } = *asked;
     let census = census.unwrap_or_default();
     let mut legal_hold = None;
+    let mut announcement = operation.erasure().map(|erasure| {
+        let user = EventUser {
+            id: target,
+            user_type: target_type,
+        };
+        let by = EventActor::User { id: actor };
+        Announcement::new(erasure, user, now, by, reason.is_some())
+    });
     let acts = match operation {
         Operation::SoftDelete => {
             refuse_active_orders(&census.blockers, target.0)?;
@@ -403,7 +436,13 @@ async fn act(
         Operation::Restore => vec![("profiles.restored", profiles::restore(target.0))],
         Operation::Purge => {
             match purge::execute_counted(tx, PLAN, &[target.0], census).await {
-                Ok(rows) => attempt.entry.rows_affected = rows.0,
+                Ok(mut purged) => {
+                    let purge = purged.users.remove(&target.0).unwrap_or_default();
+                    if let Some(event) = &mut announcement {
+                        event.unattributed = purge.unattributed;
+                    }
+                    attempt.entry.rows_affected = purge.rows.0;
+                }
                 Err(PurgeError::Blocked(blocked)) => return Err(active_orders(&blocked, target.0)),
                 Err(PurgeError::Database(e)) => return Err(e.into()),
             }
@@ -423,17 +462,23 @@ async fn act(
         Operation::LiftLegalHold => vec![("legal_holds.lifted", legal_holds::lift(target.0))],
     };
     let entry = attempt.record(Outcome::Success, None);
-    Ok((
-        acts.iter().map(|(key, _)| *key).collect(),
-        acts_then_audit(&acts, &entry),
+    Ok(Writes {
+        counted: acts.iter().map(|(key, _)| *key).collect(),
+        statement: acts_then_audit(&acts, &entry, announcement.as_ref()),
         legal_hold,
-    ))
+        event: announcement.map(|a| a.event_id),
+    })
 }
 
 /// One statement: each act (a data-modifying statement returning a row per
-/// row it wrote), then the audit row with their counts in its rows_affected.
-/// Its one row: the count of each act, in order.
-fn acts_then_audit(acts: &[(&str, String)], entry: &AuditEntry) -> String {
+/// row it wrote), then the audit row with their counts in its rows_affected,
+/// then the event that announces it. Its one row: the count of each act, in
+/// order.
+fn acts_then_audit(
+    acts: &[(&str, String)],
+    entry: &AuditEntry,
+    event: Option<&Announcement>,
+) -> String {
     let mut ctes: Vec<String> = acts
         .iter()
         .enumerate()
@@ -460,6 +505,13 @@ fn acts_then_audit(acts: &[(&str, String)], entry: &AuditEntry) -> String {
         "audit AS ({})",
         audit_log::insert_inline(entry, &counted, "FROM counts")
     ));
+    if let Some(event) = event {
+        let events = std::slice::from_ref(event);
+        ctes.push(format!(
+            "outbox AS ({})",
+            outbox::insert_after("audit", events)
+        ));
+    }
     format!(
         "WITH {} SELECT counts.* FROM counts, audit",
         ctes.join(",\n")

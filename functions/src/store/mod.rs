@@ -1,6 +1,6 @@
 //! PostgreSQL, production SQL only. One module per table for its statements
 //! (`profiles`, `sessions`, `audit_log`, `integrity_runs`, `request_rate`,
-//! `idempotency_keys`, `pauses`, `refused_requests`, `legal_holds`); the statements
+//! `idempotency_keys`, `pauses`, `refused_requests`, `legal_holds`, `outbox`); the statements
 //! the deletion plan generates across tables (`purge`); the flows of one
 //! request (`deletion`, `trash`) on the skeleton they share (`audited`) and
 //! their error type (`errors`); the pool, the migrations and schema
@@ -16,6 +16,7 @@ pub mod inline;
 pub mod integrity_runs;
 pub mod legal_holds;
 pub mod migrations;
+pub mod outbox;
 pub mod pauses;
 pub mod pool;
 pub mod profiles;

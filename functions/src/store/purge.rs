@@ -10,7 +10,7 @@
 //! (`SELECT … FOR UPDATE`); while it holds them no new order or reference to
 //! them can commit, so what is checked here stays true until commit.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use serde::Serialize;
 use sqlx::postgres::PgRow;
@@ -31,6 +31,46 @@ impl RowsAffected {
     }
 }
 
+/// What a purge did to one of its users: their rows per `table.verb`, and
+/// the ids of the rows kept but unlinked from them (a file upload, a job
+/// application), by table, so that a downstream system can find them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPurge {
+    pub rows: RowsAffected,
+    pub unattributed: BTreeMap<&'static str, Vec<Uuid>>,
+}
+
+/// What a purge did: in all, and to each user. A row two purged users shared
+/// (a dispatch one drove for the other) counts once, for the first of its
+/// columns in the plan that names a purged user.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Purged {
+    pub rows: RowsAffected,
+    pub users: BTreeMap<Uuid, UserPurge>,
+}
+
+impl Purged {
+    fn add(&mut self, user: Uuid, table: &str, verb: &str, rows: u64) {
+        self.rows.add(table, verb, rows);
+        self.users
+            .entry(user)
+            .or_default()
+            .rows
+            .add(table, verb, rows);
+    }
+
+    /// Every user's rows carry every key the totals do (0 where none), as a
+    /// purge of one user does.
+    fn with_every_key(mut self) -> Purged {
+        for user in self.users.values_mut() {
+            for key in self.rows.0.keys() {
+                user.rows.0.entry(key.clone()).or_default();
+            }
+        }
+        self
+    }
+}
+
 /// Active rows per blocking table, for each user that has any.
 pub type Blockers = BTreeMap<Uuid, BTreeMap<&'static str, i64>>;
 
@@ -41,6 +81,8 @@ pub struct Census {
     pub blockers: Blockers,
     /// Rows per table that deleting the profiles would cascade to.
     pub cascading: BTreeMap<&'static str, u64>,
+    /// The same, for each user that has any.
+    pub cascading_by_user: BTreeMap<Uuid, BTreeMap<&'static str, u64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,16 +128,16 @@ pub fn census_of(plan: &[Entry], rows: &[PgRow]) -> Result<Census, sqlx::Error> 
 }
 
 /// (entry, user, active rows, rows).
-type CensusRow = (i32, Option<Uuid>, i64, i64);
+type CensusRow = (i32, Uuid, i64, i64);
 
 fn cascading(plan: &[Entry]) -> impl Iterator<Item = &Entry> {
     plan.iter()
         .filter(|e| e.action.expected_on_delete() == OnDelete::Cascade)
 }
 
-/// One SELECT per cascading entry, each row a `CensusRow`; a blocking entry
-/// groups by user, the others only count. `users` is the SQL of the users'
-/// uuid[], and `active` writes the SQL of a blocking entry's status list.
+/// One SELECT per cascading entry, each row a `CensusRow` (grouped by user);
+/// a blocking entry also counts the active rows. `users` is the SQL of the
+/// users' uuid[], and `active` writes the SQL of a blocking entry's status list.
 fn census_sql(
     plan: &[Entry],
     users: &str,
@@ -105,21 +147,20 @@ fn census_sql(
         .enumerate()
         .map(|(i, entry)| {
             let Column { table, column } = entry.reference;
-            match entry.action {
+            let active = match entry.action {
                 Action::BlockIfActive {
                     status_column,
                     active: statuses,
-                } => {
-                    let statuses = active(statuses);
-                    format!(
-                        "SELECT {i}, {column}, count(*) FILTER (WHERE {status_column} = ANY({statuses})), count(*)
-                           FROM {table} WHERE {column} = ANY({users}) GROUP BY {column}"
-                    )
-                }
-                _ => format!(
-                    "SELECT {i}, NULL::uuid, 0::bigint, count(*) FROM {table} WHERE {column} = ANY({users})"
+                } => format!(
+                    "count(*) FILTER (WHERE {status_column} = ANY({}))",
+                    active(statuses)
                 ),
-            }
+                _ => "0::bigint".to_owned(),
+            };
+            format!(
+                "SELECT {i}, {column}, {active}, count(*)
+                   FROM {table} WHERE {column} = ANY({users}) GROUP BY {column}"
+            )
         })
         .collect();
     if selects.is_empty() {
@@ -138,7 +179,13 @@ fn tally(plan: &[Entry], rows: Vec<CensusRow>) -> Census {
     for (i, user, active, rows) in rows {
         let table = cascading[i as usize].reference.table;
         *census.cascading.entry(table).or_default() += rows as u64;
-        if let (Some(user), 1..) = (user, active) {
+        *census
+            .cascading_by_user
+            .entry(user)
+            .or_default()
+            .entry(table)
+            .or_default() += rows as u64;
+        if active > 0 {
             census
                 .blockers
                 .entry(user)
@@ -156,7 +203,7 @@ pub async fn execute(
     db: &mut PgConnection,
     plan: &[Entry],
     users: &[Uuid],
-) -> Result<RowsAffected, PurgeError> {
+) -> Result<Purged, PurgeError> {
     let census = census(db, plan, users).await?;
     execute_counted(db, plan, users, census).await
 }
@@ -168,25 +215,37 @@ pub async fn execute_counted(
     plan: &[Entry],
     users: &[Uuid],
     census: Census,
-) -> Result<RowsAffected, PurgeError> {
+) -> Result<Purged, PurgeError> {
     if !census.blockers.is_empty() {
         return Err(PurgeError::Blocked(census.blockers));
     }
-    let mut rows = RowsAffected::default();
+    let mut purged = Purged::default();
     // What cascades is counted before it goes, for the summary.
     for (table, n) in census.cascading {
-        rows.add(table, "deleted", n);
+        purged.rows.add(table, "deleted", n);
+    }
+    for (user, tables) in census.cascading_by_user {
+        for (table, n) in tables {
+            purged
+                .users
+                .entry(user)
+                .or_default()
+                .rows
+                .add(table, "deleted", n);
+        }
     }
 
-    let unshared_candidates = detach(db, plan, users, &mut rows).await?;
+    let unshared_candidates = detach(db, plan, users, &mut purged).await?;
 
-    let sql = format!("DELETE FROM {PROFILES} WHERE id = ANY($1)");
-    let n = sqlx::query(&sql)
+    let sql = format!("DELETE FROM {PROFILES} WHERE id = ANY($1) RETURNING id");
+    let deleted: Vec<Uuid> = sqlx::query_scalar(&sql)
         .bind(users)
-        .execute(&mut *db)
-        .await?
-        .rows_affected();
-    rows.add(PROFILES, "deleted", n);
+        .fetch_all(&mut *db)
+        .await?;
+    purged.rows.add(PROFILES, "deleted", 0);
+    for user in deleted {
+        purged.add(user, PROFILES, "deleted", 1);
+    }
 
     for (table, sharers, candidates) in unshared_candidates {
         let unshared = sharers
@@ -199,21 +258,33 @@ pub async fn execute_counted(
             })
             .collect::<Vec<_>>()
             .join(" AND ");
-        let sql = format!("DELETE FROM {table} t WHERE t.id = ANY($1) AND {unshared}");
-        let deleted = sqlx::query(&sql)
-            .bind(&candidates)
-            .execute(&mut *db)
+        let sql =
+            format!("DELETE FROM {table} t WHERE t.id = ANY($1) AND {unshared} RETURNING t.id");
+        let ids: Vec<Uuid> = candidates.iter().map(|(_, id)| *id).collect();
+        let deleted: HashSet<Uuid> = sqlx::query_scalar(&sql)
+            .bind(&ids)
+            .fetch_all(&mut *db)
             .await?
-            .rows_affected();
-        rows.add(table, "deleted", deleted);
-        rows.add(table, "unlinked", candidates.len() as u64 - deleted);
+            .into_iter()
+            .collect();
+        purged.rows.add(table, "deleted", 0);
+        purged.rows.add(table, "unlinked", 0);
+        for (user, id) in candidates {
+            let verb = if deleted.contains(&id) {
+                "deleted"
+            } else {
+                "unlinked"
+            };
+            purged.add(user, table, verb, 1);
+        }
     }
-    Ok(rows)
+    Ok(purged.with_every_key())
 }
 
 /// A delete-if-unshared table, the columns that may share its rows, and the
-/// rows the purged users had created (unlinked now, deleted later if unshared).
-type Candidates = (&'static str, &'static [Column], Vec<Uuid>);
+/// rows the purged users had created, with their creator (unlinked now,
+/// deleted later if unshared).
+type Candidates = (&'static str, &'static [Column], Vec<(Uuid, Uuid)>);
 
 /// One statement's worth of the service's own work on one table.
 #[derive(Debug, PartialEq)]
@@ -249,14 +320,17 @@ fn steps(plan: &[Entry]) -> Vec<Step> {
 }
 
 /// Every step the service does itself before the profiles go, in one
-/// statement of data-modifying CTEs. A delete-if-unshared step unlinks its
-/// rows and returns their ids, the candidates for deletion once the profiles'
-/// cascades have run.
+/// statement of data-modifying CTEs, each row it writes returned with the
+/// purged user it belonged to. An UPDATE reads that user from the row as it
+/// was (PostgreSQL's RETURNING shows the new, NULL, value). A delete-if-unshared
+/// step unlinks its rows and returns their ids, the candidates for deletion
+/// once the profiles' cascades have run; a nullify step returns the ids of
+/// the rows it keeps unattributed.
 async fn detach(
     db: &mut PgConnection,
     plan: &[Entry],
     users: &[Uuid],
-    rows: &mut RowsAffected,
+    purged: &mut Purged,
 ) -> Result<Vec<Candidates>, sqlx::Error> {
     let steps = steps(plan);
     if steps.is_empty() {
@@ -273,51 +347,82 @@ async fn detach(
         },
     ) in steps.iter().enumerate()
     {
-        let matches = columns
-            .iter()
-            .map(|c| format!("{c} = ANY($1)"))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        let (write, ids) = match action {
-            Action::Delete => (
-                format!("DELETE FROM {table} WHERE {matches} RETURNING 1"),
-                "NULL::uuid[]",
-            ),
-            Action::DeleteIfUnshared { .. } => (
+        let write = match action {
+            Action::Delete => {
+                let matches = columns
+                    .iter()
+                    .map(|c| format!("{c} = ANY($1)"))
+                    .collect::<Vec<_>>()
+                    .join(" OR ");
+                // The first column naming a purged user owns the row.
+                let owner = columns
+                    .iter()
+                    .map(|c| format!("WHEN {c} = ANY($1) THEN {c}"))
+                    .collect::<Vec<_>>()
+                    .join(" ");
                 format!(
-                    "UPDATE {table} SET {} = NULL WHERE {matches} RETURNING id",
-                    columns[0]
-                ),
-                "array_agg(id)",
-            ),
-            _ => (
+                    "DELETE FROM {table} WHERE {matches} RETURNING CASE {owner} END AS owner, NULL::uuid AS id"
+                )
+            }
+            _ => {
+                let column = columns[0];
                 format!(
-                    "UPDATE {table} SET {} = NULL WHERE {matches} RETURNING 1",
-                    columns[0]
-                ),
-                "NULL::uuid[]",
-            ),
+                    "UPDATE {table} t SET {column} = NULL FROM {table} was
+                      WHERE was.id = t.id AND was.{column} = ANY($1)
+                  RETURNING was.{column} AS owner, t.id"
+                )
+            }
         };
         ctes.push(format!("w{i} AS ({write})"));
-        results.push(format!("SELECT {i}, count(*), {ids} FROM w{i}"));
+        results.push(format!(
+            "SELECT {i}, owner, count(*), array_agg(id) FILTER (WHERE id IS NOT NULL) FROM w{i} GROUP BY owner"
+        ));
     }
     let sql = format!(
         "WITH {}\n{}",
         ctes.join(",\n"),
         results.join("\nUNION ALL\n")
     );
-    let written: Vec<(i32, i64, Option<Vec<Uuid>>)> =
+    let written: Vec<(i32, Uuid, i64, Option<Vec<Uuid>>)> =
         sqlx::query_as(&sql).bind(users).fetch_all(&mut *db).await?;
 
-    let mut candidates = Vec::new();
-    for (i, n, ids) in written {
-        let step = &steps[i as usize];
-        match step.action {
-            Action::Delete => rows.add(step.table, "deleted", n as u64),
+    let verb = |action: Action| match action {
+        Action::Delete => "deleted",
+        _ => "nullified",
+    };
+    // Every step is in the totals, with 0 when it wrote nothing.
+    for step in steps
+        .iter()
+        .filter(|s| !matches!(s.action, Action::DeleteIfUnshared { .. }))
+    {
+        purged.rows.add(step.table, verb(step.action), 0);
+    }
+    let mut candidates: Vec<Candidates> = steps
+        .iter()
+        .filter_map(|step| match step.action {
             Action::DeleteIfUnshared { shared_through } => {
-                candidates.push((step.table, shared_through, ids.unwrap_or_default()))
+                Some((step.table, shared_through, Vec::new()))
             }
-            _ => rows.add(step.table, "nullified", n as u64),
+            _ => None,
+        })
+        .collect();
+    for (i, owner, n, ids) in written {
+        let step = &steps[i as usize];
+        let ids = ids.unwrap_or_default();
+        match step.action {
+            Action::Delete => purged.add(owner, step.table, "deleted", n as u64),
+            Action::DeleteIfUnshared { .. } => {
+                let (_, _, found) = candidates
+                    .iter_mut()
+                    .find(|(table, _, _)| *table == step.table)
+                    .expect("every delete-if-unshared step has its candidates");
+                found.extend(ids.into_iter().map(|id| (owner, id)));
+            }
+            _ => {
+                purged.add(owner, step.table, "nullified", n as u64);
+                let user = purged.users.entry(owner).or_default();
+                user.unattributed.entry(step.table).or_default().extend(ids);
+            }
         }
     }
     Ok(candidates)

@@ -9,8 +9,6 @@
 //! longer with, for example,
 //! `PROPTEST_CASES=20000 cargo test -p erasure-functions --test suite parsers`.
 
-use std::path::Path;
-
 use erasure::http::invocation::Invocation;
 use erasure::jobs::alarm_responder::ResponderEvent;
 use erasure::jobs::cleanup::CleanupEvent;
@@ -104,11 +102,8 @@ fn json() -> impl Strategy<Value = Value> {
 
 /// Every sample of `events/`, by function.
 fn samples() -> Vec<(String, Value)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events");
     let mut all = Vec::new();
-    for dir in std::fs::read_dir(&root).unwrap() {
-        let dir = dir.unwrap().path();
-        let function = dir.file_name().unwrap().to_string_lossy().into_owned();
+    for (function, dir) in erasure_fixtures::events::function_folders() {
         for file in std::fs::read_dir(&dir).unwrap() {
             let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
             all.push((

@@ -108,6 +108,10 @@ pub async fn try_http_app(
     let container = erasure::container::Container {
         policy: erasure::container::load_policy(&config.policy),
         pauses: pauses(&db),
+        events: config
+            .event_bus_name
+            .clone()
+            .map(|name| erasure::aws::event_bus::EventBus::new(&sdk, name)),
         config,
         secrets: erasure::aws::secrets::Secrets::new(&sdk),
         sdk,
@@ -224,6 +228,7 @@ pub async fn container(db: PgPool) -> erasure::container::Container {
         pauses: pauses(&db),
         db,
         policy: Policy::embedded(),
+        events: None,
     }
 }
 

@@ -158,6 +158,54 @@ async fn exactly_the_expired_are_purged_and_the_protected_skipped(db: PgPool) {
     chain_is_intact(&db).await;
 }
 
+/// Each purged user's audit row records their own rows, and their erasure
+/// event (in the outbox, committed with the batch) carries the same; the
+/// skipped are announced nowhere.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn each_purged_user_is_announced_with_their_own_rows_and_the_skipped_are_not(db: PgPool) {
+    let s = seeded(&db).await;
+    let busy = s.expired[0];
+    sqlx::query("UPDATE catering_requests SET status = 'ACTIVE' WHERE id = (SELECT id FROM catering_requests WHERE user_id = $1 LIMIT 1)")
+        .bind(busy)
+        .execute(&db)
+        .await
+        .unwrap();
+    let report = run(&db, &settings()).await;
+    assert_eq!(report.purged, s.expired.len() as u64 - 1);
+
+    let announced: Vec<(Uuid, String, serde_json::Value, serde_json::Value)> = sqlx::query_as(
+        "SELECT (o.detail->'user'->>'id')::uuid, o.detail_type, o.detail, a.rows_affected
+           FROM erasure_outbox o JOIN deletion_audit a ON a.seq = o.audit_seq
+          ORDER BY o.audit_seq",
+    )
+    .fetch_all(&db)
+    .await
+    .unwrap();
+    let mut users: Vec<Uuid> = announced.iter().map(|(user, ..)| *user).collect();
+    users.sort();
+    let mut purged: Vec<Uuid> = s.expired[1..].to_vec();
+    purged.sort();
+    assert_eq!(
+        users, purged,
+        "one event per purged user, none for the skipped"
+    );
+    let mut summed = std::collections::BTreeMap::<String, u64>::new();
+    for (_, detail_type, detail, audited) in &announced {
+        assert_eq!(detail_type, "User Purged");
+        assert_eq!(detail["actor"], serde_json::json!({"kind": "schedule"}));
+        assert_eq!(&detail["rowsAffected"], audited);
+        assert_eq!(audited["profiles.deleted"], 1);
+        for (key, n) in audited.as_object().unwrap() {
+            *summed.entry(key.clone()).or_default() += n.as_u64().unwrap();
+        }
+    }
+    assert_eq!(
+        summed, report.rows_affected,
+        "the users' rows add up to the run's"
+    );
+    chain_is_intact(&db).await;
+}
+
 /// A held user past the grace period is left out and counted, not overdue
 /// and not audited run after run; a hold past its expiry keeps nobody; once
 /// the hold is lifted the next run purges the user.

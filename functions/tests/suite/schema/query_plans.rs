@@ -62,7 +62,9 @@ async fn populated(db: &PgPool) {
         })
         .collect();
     let mut tx = db.begin().await.unwrap();
-    audit_log::append_many(&mut tx, &entries).await.unwrap();
+    audit_log::append_many(&mut tx, &entries, &[])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
     // Spread the history over years, as a log kept for seven would be.
     sqlx::query("ALTER TABLE deletion_audit DISABLE TRIGGER USER")

@@ -215,8 +215,11 @@ async fn a_batch_appended_in_one_statement_chains_in_order(db: PgPool) {
     append_committed(&db, 0).await;
     let batch: Vec<AuditEntry> = (1..=50).map(entry).collect();
     let mut tx = db.begin().await.unwrap();
-    assert_eq!(audit_log::append_many(&mut tx, &batch).await.unwrap(), 50);
-    assert_eq!(audit_log::append_many(&mut tx, &[]).await.unwrap(), 0);
+    assert_eq!(
+        audit_log::append_many(&mut tx, &batch, &[]).await.unwrap(),
+        50
+    );
+    assert_eq!(audit_log::append_many(&mut tx, &[], &[]).await.unwrap(), 0);
     tx.commit().await.unwrap();
     let report = verify(&db, 16).await;
     assert_eq!(report.rows_checked, 51);

@@ -68,7 +68,7 @@ fn a() -> Uuid {
 async fn the_purge_handles_every_table_as_the_plan_says(db: PgPool) {
     source_app_scenario(&db).await;
     let mut tx = db.begin().await.unwrap();
-    let rows = purge::execute(&mut tx, PLAN, &[a()]).await.unwrap();
+    let purged = purge::execute(&mut tx, PLAN, &[a()]).await.unwrap();
     assert_eq!(references(&mut tx, &[a()]).await.values().sum::<i64>(), 0);
     tx.commit().await.unwrap();
 
@@ -88,7 +88,29 @@ async fn the_purge_handles_every_table_as_the_plan_says(db: PgPool) {
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
     .collect();
-    assert_eq!(rows.0, expected);
+    assert_eq!(purged.rows.0, expected);
+    // One user: their own rows are the totals, and the rows kept
+    // unattributed are named by id.
+    let own = &purged.users[&a()];
+    assert_eq!(own.rows, purged.rows);
+    let ids = |sql: &str| {
+        let db = db.clone();
+        let sql = sql.to_owned();
+        async move {
+            sqlx::query_scalar::<_, Uuid>(&sql)
+                .fetch_all(&db)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(
+        own.unattributed["file_uploads"],
+        ids("SELECT id FROM file_uploads WHERE user_id IS NULL").await
+    );
+    assert_eq!(
+        own.unattributed["job_applications"],
+        ids("SELECT id FROM job_applications WHERE profile_id IS NULL").await
+    );
 
     // X (only A's) is gone; Y (B keeps it) and Z (B's order) stay, unattributed.
     let kept: Vec<(String, Option<Uuid>)> =
@@ -180,11 +202,27 @@ async fn a_batch_of_seeded_users_is_purged_completely(db: PgPool) {
 
     let mut tx = db.begin().await.unwrap();
     let before = references(&mut tx, &users).await;
-    let rows = purge::execute(&mut tx, PLAN, &users).await.unwrap();
+    let purged = purge::execute(&mut tx, PLAN, &users).await.unwrap();
     assert_eq!(references(&mut tx, &users).await.values().sum::<i64>(), 0);
     tx.commit().await.unwrap();
 
+    let rows = &purged.rows;
     assert_eq!(rows.0["profiles.deleted"], users.len() as u64);
+    // Each user's share, attributed: they add up to the totals, every user
+    // has every key, and each user's files are theirs.
+    assert_eq!(purged.users.len(), users.len());
+    for (key, total) in &rows.0 {
+        let shares: u64 = purged.users.values().map(|u| u.rows.0[key]).sum();
+        assert_eq!(shares, *total, "{key}");
+    }
+    for (user, purge) in &purged.users {
+        assert_eq!(purge.rows.0["profiles.deleted"], 1);
+        let files = purge.unattributed.get("file_uploads").map_or(0, Vec::len);
+        assert_eq!(
+            files as u64, purge.rows.0["file_uploads.nullified"],
+            "{user}"
+        );
+    }
     assert_eq!(
         count(&db, "SELECT count(*) FROM profiles").await,
         profiles_before - users.len() as i64
@@ -221,14 +259,18 @@ async fn a_dispatch_naming_two_purged_users_is_deleted_once(db: PgPool) {
     source_app_scenario(&db).await;
     let d = Uuid::parse_str("dddddddd-0000-4000-8000-000000000004").unwrap();
     let mut tx = db.begin().await.unwrap();
-    let rows = purge::execute(&mut tx, PLAN, &[a(), d]).await.unwrap();
+    let purged = purge::execute(&mut tx, PLAN, &[a(), d]).await.unwrap();
     assert_eq!(
         references(&mut tx, &[a(), d]).await.values().sum::<i64>(),
         0
     );
     tx.commit().await.unwrap();
     // A drove one dispatch (for B) and was the customer of the one D drove.
-    assert_eq!(rows.0["dispatches.deleted"], 2);
-    assert_eq!(rows.0["profiles.deleted"], 2);
+    assert_eq!(purged.rows.0["dispatches.deleted"], 2);
+    assert_eq!(purged.rows.0["profiles.deleted"], 2);
+    // Each is counted for its first purged column in the plan (the driver):
+    // A drove one; D drove the other.
+    let dispatches = |user: Uuid| purged.users[&user].rows.0["dispatches.deleted"];
+    assert_eq!((dispatches(a()), dispatches(d)), (1, 1));
     assert_eq!(count(&db, "SELECT count(*) FROM dispatches").await, 0);
 }

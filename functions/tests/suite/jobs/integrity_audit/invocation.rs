@@ -38,7 +38,7 @@ fn event(json: &str) -> IntegrityAuditEvent {
 fn steps(n: usize) -> impl Fn() -> bool + Sync {
     let left = AtomicUsize::new(n);
     move || {
-        left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1))
+        left.try_update(Ordering::SeqCst, Ordering::SeqCst, |l| l.checked_sub(1))
             .is_ok()
     }
 }
@@ -215,7 +215,9 @@ async fn audited(db: &PgPool, n: usize) {
         })
         .collect();
     let mut tx = db.begin().await.unwrap();
-    audit_log::append_many(&mut tx, &entries).await.unwrap();
+    audit_log::append_many(&mut tx, &entries, &[])
+        .await
+        .unwrap();
     tx.commit().await.unwrap();
 }
 
