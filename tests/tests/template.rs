@@ -18,6 +18,7 @@ use erasure::jobs::cleanup::{self, CleanupEvent, CleanupReport};
 use erasure::jobs::integrity_audit::checks::Check;
 use erasure::jobs::integrity_audit::invocation::{self, IntegrityAuditEvent};
 use erasure::jobs::pre_traffic::{self, HookEvent};
+use erasure::jobs::relay::{self, RelayEvent, RelayReport};
 use serde_json::Value;
 
 fn root() -> PathBuf {
@@ -186,6 +187,11 @@ fn emitted() -> BTreeSet<String> {
             .map(|m| m.name.to_owned()),
     );
     names.extend(Check::ALL.iter().map(|c| c.metric().to_owned()));
+    names.extend(
+        relay::metrics(&RelayReport::default())
+            .into_iter()
+            .map(|m| m.name.to_owned()),
+    );
     names
 }
 
@@ -196,6 +202,7 @@ fn functions() -> BTreeSet<&'static str> {
         cleanup::FUNCTION,
         invocation::FUNCTION,
         pre_traffic::FUNCTION,
+        relay::FUNCTION,
     ]);
     f
 }
@@ -268,6 +275,13 @@ fn every_alarm_watches_what_the_code_emits_and_names_its_runbook() {
                             || names == ["FunctionName", "Resource", "ExecutedVersion"],
                         "{id}: {name} by {names:?}"
                     );
+                }
+                // A queue's own metrics, of one of this template's queues.
+                "AWS/SQS" => {
+                    assert_eq!(dims[0]["Name"], "QueueName", "{id}");
+                    let queue = dims[0]["Value"]["Fn::GetAtt"][0].as_str().unwrap();
+                    assert_eq!(t["Resources"][queue]["Type"], "AWS::SQS::Queue", "{id}");
+                    assert_eq!(dims.len(), 1, "{id}");
                 }
                 other => panic!("{id}: namespace {other}"),
             }
@@ -565,6 +579,7 @@ fn every_event_is_valid_for_its_function_and_used_by_a_test() {
                 (None, "integrity_audit") => parses::<IntegrityAuditEvent>(&text, &name),
                 (None, "snapshot_hook") => parses::<HookEvent>(&text, &name),
                 (None, "alarm_responder") => parses::<ResponderEvent>(&text, &name),
+                (None, "event_relay") => parses::<RelayEvent>(&text, &name),
                 (None, _) => assert!(
                     serde_json::from_str::<Value>(&text).unwrap().is_object(),
                     "{name}"
@@ -600,12 +615,14 @@ fn every_schedule_sends_its_function_options_it_accepts() {
             match binary.as_str() {
                 "cleanup" => parses::<CleanupEvent>(input, &name),
                 "integrity_audit" => parses::<IntegrityAuditEvent>(input, &name),
+                "event_relay" => parses::<RelayEvent>(input, &name),
                 other => panic!("{id}: no event type known for {other}"),
             }
             scheduled.push(binary.clone());
         }
     }
-    assert_eq!(scheduled, ["cleanup", "integrity_audit"]);
+    scheduled.sort();
+    assert_eq!(scheduled, ["cleanup", "event_relay", "integrity_audit"]);
 }
 
 #[test]

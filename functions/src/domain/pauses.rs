@@ -137,6 +137,18 @@ pub const ALARMS: &[(&str, Decision)] = &[
             why: "pausing the cleanup would only make it worse",
         },
     ),
+    (
+        "erasure-events-delayed",
+        Decision::PageOnly {
+            why: "the deletions committed; pausing them would not publish their events",
+        },
+    ),
+    (
+        "erasure-events-undelivered",
+        Decision::PageOnly {
+            why: "a consumer's failure: the deletions themselves are sound",
+        },
+    ),
     ("smoke-test-failures", PAGE_DEPLOY),
     ("snapshot-failures", PAGE_DEPLOY),
     (

@@ -408,6 +408,40 @@ async fn the_relay_publishes_a_backlog_ten_at_a_time_oldest_first(db: PgPool) {
     assert_eq!(seqs.len(), 24);
 }
 
+/// The scheduled event runs the relay and publishes its figures, the
+/// backlog's among them (the delayed-events alarm reads its age).
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_scheduled_event_drains_the_outbox_and_publishes_the_backlog(db: PgPool) {
+    cast::load(&db).await.unwrap();
+    let sdk = moto().await;
+    let listener = Listener::new(&sdk).await;
+    let app = http_app(db.clone(), &[]).await;
+    problem(
+        &send_event(&app, "soft_delete_user", "admin-deletes-client").await,
+        200,
+        "OK",
+    );
+
+    let scheduled: relay::RelayEvent =
+        serde_json::from_value(event("event_relay", "scheduled")).unwrap();
+    assert_eq!(scheduled.options, relay::RelayOptions::default());
+    let metrics = erasure::aws::metrics::Metrics::new(&sdk);
+    let report = relay::handle(&db, &listener.bus(&sdk), &metrics, &nothing_due())
+        .await
+        .unwrap();
+    assert_eq!((report.published, report.backlog.depth), (1, 0));
+    assert_eq!(listener.received().await.len(), 1);
+    let names = crate::common::metric_names(&sdk, relay::FUNCTION).await;
+    for name in [
+        "EventsPublished",
+        "EventsFailed",
+        "OutboxDepth",
+        "OutboxOldestAge",
+    ] {
+        assert!(names.iter().any(|n| n == name), "{name} not in {names:?}");
+    }
+}
+
 #[test]
 fn every_published_sample_conforms_to_the_schema() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/published");
