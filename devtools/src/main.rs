@@ -80,6 +80,11 @@ enum Command {
         #[arg(long)]
         id: String,
     },
+    /// Create the EventBridge bus (in moto) the erasure events go to, unless it exists.
+    EventBus {
+        #[arg(long)]
+        name: String,
+    },
     /// Create (or reset the password of) a login role in the erasure_app group.
     AppLogin {
         #[arg(long)]
@@ -137,6 +142,7 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             std::future::pending::<()>().await;
         }
         Command::RdsInstance { id } => rds_instance(&id).await?,
+        Command::EventBus { name } => event_bus(&name).await?,
         Command::Cast => {
             let db = connect().await?;
             if cast::is_loaded(&db).await? {
@@ -257,6 +263,22 @@ async fn put_secret(name: &str, value: &str) -> Result<(), Failure> {
                 .into());
         }
     }
+    Ok(())
+}
+
+async fn event_bus(name: &str) -> Result<(), Failure> {
+    let events = aws_sdk_eventbridge::Client::new(&sdk::load().await);
+    if events.describe_event_bus().name(name).send().await.is_ok() {
+        println!("event bus {name} exists");
+        return Ok(());
+    }
+    events
+        .create_event_bus()
+        .name(name)
+        .send()
+        .await
+        .map_err(|e| aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string())?;
+    println!("created event bus {name}");
     Ok(())
 }
 

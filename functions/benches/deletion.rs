@@ -7,6 +7,10 @@
 //! each one's round trips to PostgreSQL per request (the pool's checks on
 //! acquire and release included).
 //!
+//! The purge is measured twice: on ordinary users (about ten related rows)
+//! and on users with 1,000+ (BENCH_HEAVY_USERS, default 30), each with its
+//! erasure event written to the outbox in the same statement as its audit row.
+//!
 //! BENCH_REQUESTS users per contender (default 300), one request at a time as
 //! one Lambda container serves them, in BENCH_ROUNDS interleaved rounds
 //! (default 3; the spread of the ratios over them is printed), each
@@ -83,19 +87,23 @@ enum Contender {
     RawRestore,
     ServicePurge,
     RawPurge,
+    ServiceHeavyPurge,
+    RawHeavyPurge,
 }
 
 impl Contender {
     /// In pairs: the service, then the raw SQL it is measured against.
-    const ALL: [Contender; 6] = [
+    const ALL: [Contender; 8] = [
         Contender::ServiceSoftDelete,
         Contender::RawSoftDelete,
         Contender::ServiceRestore,
         Contender::RawRestore,
         Contender::ServicePurge,
         Contender::RawPurge,
+        Contender::ServiceHeavyPurge,
+        Contender::RawHeavyPurge,
     ];
-    const PAIRS: [&str; 3] = ["soft delete", "restore", "purge"];
+    const PAIRS: [&str; 4] = ["soft delete", "restore", "purge", "purge of 1,000+ rows"];
 
     fn label(self) -> &'static str {
         match self {
@@ -105,7 +113,17 @@ impl Contender {
             Contender::RawRestore => "restore, raw SQL (lower bound)",
             Contender::ServicePurge => "purge, erasure (policy, locks, plan, audit)",
             Contender::RawPurge => "purge, raw SQL (lower bound)",
+            Contender::ServiceHeavyPurge => "purge of 1,000+ rows, erasure",
+            Contender::RawHeavyPurge => "purge of 1,000+ rows, raw SQL",
         }
+    }
+
+    /// Run on the users with 1,000+ related rows.
+    fn heavy(self) -> bool {
+        matches!(
+            self,
+            Contender::ServiceHeavyPurge | Contender::RawHeavyPurge
+        )
     }
 
     fn restores(self) -> bool {
@@ -172,13 +190,13 @@ async fn measure(
                     .unwrap();
             }
             Contender::RawRestore => raw_restore(&db, user).await,
-            Contender::ServicePurge => {
+            Contender::ServicePurge | Contender::ServiceHeavyPurge => {
                 let reason = "benchmark purge".into();
                 deletion::purge(&deps, actor, target, reason, &origin)
                     .await
                     .unwrap();
             }
-            Contender::RawPurge => raw_purge(&db, user).await,
+            Contender::RawPurge | Contender::RawHeavyPurge => raw_purge(&db, user).await,
         }
         took.push(started.elapsed());
     }
@@ -199,7 +217,11 @@ async fn main() {
     let requests = env_number("BENCH_REQUESTS", 300);
     let (options, mut admin) = admin().await;
 
-    let spec = SeedSpec::live_users(requests);
+    let heavy = env_number("BENCH_HEAVY_USERS", 30);
+    let spec = SeedSpec {
+        very_heavy_users: heavy,
+        ..SeedSpec::live_users(requests)
+    };
     let seeded = seeded_template(&mut admin, &options, TEMPLATE, &spec).await;
 
     let network = behind_the_network(options).await;
@@ -208,16 +230,23 @@ async fn main() {
     // Interleaved: each round runs every contender on a fresh copy, over its
     // own share of the users, so that a slow spell of the machine shows as
     // spread rather than as one contender's verdict.
-    let rounds = env_number("BENCH_ROUNDS", 3).clamp(1, seeded.users.len());
+    let rounds = env_number("BENCH_ROUNDS", 3).clamp(1, seeded.users.len().min(heavy.max(1)));
     let share = seeded.users.len() / rounds;
+    let heavy_share = seeded.very_heavy_users.len() / rounds;
     let mut took: Vec<Vec<Duration>> = vec![Vec::new(); Contender::ALL.len()];
     let mut trips = vec![None; Contender::ALL.len()];
     let mut ratios = vec![Vec::new(); Contender::PAIRS.len()];
     let mut rtt = Duration::ZERO;
     for round in 0..rounds {
         let users = &seeded.users[round * share..(round + 1) * share];
+        let heavy_users = &seeded.very_heavy_users[round * heavy_share..(round + 1) * heavy_share];
         let mut medians = Vec::new();
         for (i, &contender) in Contender::ALL.iter().enumerate() {
+            let users = if contender.heavy() {
+                heavy_users
+            } else {
+                users
+            };
             let measured = measure(&mut admin, &network, &policy, contender, actor, users).await;
             rtt = measured.rtt;
             trips[i] = measured.round_trips;
@@ -231,7 +260,7 @@ async fn main() {
     drop_database(&mut admin, COPY).await;
 
     println!(
-        "one request's latency, {share} requests each in each of {rounds} interleaved rounds (round trip to PostgreSQL: {rtt:.2?})"
+        "one request's latency, {share} requests each ({heavy_share} for the heavy purges) in each of {rounds} interleaved rounds (round trip to PostgreSQL: {rtt:.2?})"
     );
     let rows: Vec<_> = took.into_iter().map(percentiles).collect();
     for ((contender, (median, p95)), trips) in Contender::ALL.iter().zip(&rows).zip(&trips) {

@@ -15,6 +15,8 @@ LAMBDA_PORT=${ERASURE_LAMBDA_PORT:-59000}
 CODEDEPLOY_PORT=${ERASURE_CODEDEPLOY_PORT:-55100}
 # The RDS instance (in moto) the snapshot hook snapshots.
 RDS_INSTANCE=erasure-local
+# The EventBridge bus (in moto) the erasure events go to.
+EVENT_BUS=erasure-local-events
 # The SSM parameter (in moto) that keeps the audit chain's anchor.
 AUDIT_ANCHOR_PARAMETER=/erasure/local/audit-chain-anchor
 

@@ -127,6 +127,8 @@ SECRET_VALUE=$(cat infra/local/jwt-hs256.secret) "$dev" put-secret --name "$JWT_
 
 # The snapshot hook's database, in moto, and CodeDeploy's hook API, stood in for.
 "$dev" rds-instance --id "$RDS_INSTANCE" >&2
+# The bus the erasure events go to (the requests' and the relay's).
+"$dev" event-bus --name "$EVENT_BUS" >&2
 if ! running codedeploy; then
   port_open "$CODEDEPLOY_PORT" && die "port $CODEDEPLOY_PORT is taken by something else (set ERASURE_CODEDEPLOY_PORT)"
   log "starting the CodeDeploy stand-in on 127.0.0.1:$CODEDEPLOY_PORT"
@@ -157,6 +159,7 @@ SNAPSHOT_PREFIX=erasure-local-predeploy
 AWS_ENDPOINT_URL_CODEDEPLOY=http://127.0.0.1:$CODEDEPLOY_PORT
 AWS_ENDPOINT_URL_LAMBDA=http://127.0.0.1:$LAMBDA_PORT
 AUDIT_ANCHOR_PARAMETER=$AUDIT_ANCHOR_PARAMETER
+EVENT_BUS_NAME=$EVENT_BUS
 EOF
 
 # --- the functions under cargo lambda watch ----------------------------------

@@ -50,6 +50,17 @@ async fn the_cleanup_answers_the_scheduled_event_with_its_report() {
     assert_eq!(report["stoppedEarly"], false, "{report}");
 }
 
+/// The relay, on the stack's bus: whatever the outbox held is published and
+/// nothing waits after the run.
+#[tokio::test]
+async fn the_relay_answers_its_scheduled_event_with_an_empty_backlog() {
+    let event = event("event_relay", "scheduled");
+    let report = invoke("event_relay", &event).await;
+    assert_eq!(report["failed"], 0, "{report}");
+    assert_eq!(report["backlog"]["depth"], 0, "{report}");
+    assert!(report["published"].is_u64(), "{report}");
+}
+
 #[tokio::test]
 async fn a_misspelt_cleanup_option_fails_the_invocation_before_it_runs() {
     let (status, answer) = invocation("cleanup", &json!({"dryrun": true})).await;

@@ -94,7 +94,7 @@ async fn database() -> PgPool {
 async fn fresh_state(db: &PgPool) {
     sqlx::raw_sql(
         "DELETE FROM request_rate; DELETE FROM idempotency_keys; DELETE FROM deletion_pauses;
-         DELETE FROM alarm_states; DELETE FROM integrity_runs;",
+         DELETE FROM alarm_states; DELETE FROM integrity_runs; DELETE FROM erasure_outbox;",
     )
     .execute(db)
     .await
