@@ -191,7 +191,7 @@ async fn a_committed_deletion_is_announced_once_it_commits_with_its_audit_row(db
     assert_eq!(detail["audit"]["rowHash"], hash);
     // Never the email, the name or the reason's text.
     let text = published.to_string();
-    assert!(!text.contains(&*deleted.body["user"]["email"].as_str().unwrap()));
+    assert!(!text.contains(deleted.body["user"]["email"].as_str().unwrap()));
     assert!(!text.contains("requested by the user"));
 
     // Restored, then purged: one event each, in order.
