@@ -14,8 +14,21 @@ use uuid::Uuid;
 
 use super::inline;
 
-/// A hold in force, as the statements below test it.
-const IN_FORCE: &str = "(expires_at IS NULL OR expires_at > now())";
+/// The SQL condition that the hold `$h` (a table alias, as a literal) is in
+/// force: placed, and not past its expiry. A macro so that the constants of
+/// every statement that asks can be `concat!`ed at compile time.
+macro_rules! hold_in_force {
+    ($h:literal) => {
+        concat!(
+            "(",
+            $h,
+            ".expires_at IS NULL OR ",
+            $h,
+            ".expires_at > now())"
+        )
+    };
+}
+pub(crate) use hold_in_force;
 
 /// A hold, as the listing and a placement's answer show it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
@@ -33,7 +46,11 @@ pub struct LegalHold {
 /// same lock, so none can appear between this read and the commit.
 pub fn in_force_inline(user: Uuid) -> String {
     format!(
-        "SELECT EXISTS (SELECT 1 FROM legal_holds WHERE user_id = {} AND {IN_FORCE})",
+        concat!(
+            "SELECT EXISTS (SELECT 1 FROM legal_holds h WHERE h.user_id = {} AND ",
+            hold_in_force!("h"),
+            ")"
+        ),
         inline::uuid(user)
     )
 }
@@ -43,8 +60,9 @@ pub async fn held_among(
     tx: &mut PgConnection,
     users: &[Uuid],
 ) -> Result<HashSet<Uuid>, sqlx::Error> {
-    let held: Vec<Uuid> = sqlx::query_scalar(&format!(
-        "SELECT user_id FROM legal_holds WHERE user_id = ANY($1) AND {IN_FORCE}"
+    let held: Vec<Uuid> = sqlx::query_scalar(concat!(
+        "SELECT h.user_id FROM legal_holds h WHERE h.user_id = ANY($1) AND ",
+        hold_in_force!("h")
     ))
     .bind(users)
     .fetch_all(tx)
@@ -79,10 +97,11 @@ pub fn lift(user: Uuid) -> String {
 }
 
 /// Soft-deleted users past the grace period ($1, seconds) whom a hold keeps.
-pub const HELD_PAST_GRACE: &str =
+pub const HELD_PAST_GRACE: &str = concat!(
     "SELECT count(*) FROM profiles p JOIN legal_holds h ON h.user_id = p.id
-  WHERE p.deleted_at < now() - make_interval(secs => $1)
-    AND (h.expires_at IS NULL OR h.expires_at > now())";
+  WHERE p.deleted_at < now() - make_interval(secs => $1) AND ",
+    hold_in_force!("h")
+);
 
 pub async fn held_past_grace(db: &PgPool, grace_period: Duration) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(HELD_PAST_GRACE)
@@ -94,6 +113,8 @@ pub async fn held_past_grace(db: &PgPool, grace_period: Duration) -> Result<i64,
 /// Holds in force on users who are gone: a purge that should never have
 /// happened (the integrity audit's `held_but_purged`). The table is small
 /// (holds are rare), so it is read whole.
-pub const HELD_BUT_PURGED: &str = "SELECT count(*) FROM legal_holds h
-  WHERE (h.expires_at IS NULL OR h.expires_at > now())
-    AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = h.user_id)";
+pub const HELD_BUT_PURGED: &str = concat!(
+    "SELECT count(*) FROM legal_holds h WHERE ",
+    hold_in_force!("h"),
+    " AND NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = h.user_id)"
+);

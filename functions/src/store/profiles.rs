@@ -11,6 +11,7 @@ use sqlx::{Decode, Encode, PgConnection, PgPool, Postgres, Type};
 use uuid::Uuid;
 
 use super::inline;
+use super::legal_holds::hold_in_force;
 use crate::domain::UserType;
 
 // The `type` column is text under a CHECK constraint: it is read and
@@ -118,15 +119,18 @@ pub struct Expired {
 /// code cannot name is never purged (the integrity audit reports it). The
 /// hold is read again after the lock (`legal_holds::held_among`): one placed
 /// after this statement's snapshot was taken is not seen here.
-pub const EXPIRED_BATCH: &str = "SELECT id, type, deleted_at FROM profiles
+pub const EXPIRED_BATCH: &str = concat!(
+    "SELECT id, type, deleted_at FROM profiles
   WHERE deleted_at < now() - make_interval(secs => $1)
     AND NOT (id = ANY($2))
     AND type = ANY($4)
-    AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.user_id = profiles.id
-                      AND (h.expires_at IS NULL OR h.expires_at > now()))
+    AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.user_id = profiles.id AND ",
+    hold_in_force!("h"),
+    ")
   ORDER BY deleted_at, id
   LIMIT $3
-  FOR UPDATE SKIP LOCKED";
+  FOR UPDATE SKIP LOCKED"
+);
 
 pub async fn take_expired(
     tx: &mut PgConnection,
@@ -145,10 +149,13 @@ pub async fn take_expired(
 
 /// Soft-deleted users past the grace period ($1, seconds) and not under a
 /// legal hold (which keeps them on purpose).
-pub const OVERDUE: &str = "SELECT count(*) FROM profiles
+pub const OVERDUE: &str = concat!(
+    "SELECT count(*) FROM profiles
   WHERE deleted_at < now() - make_interval(secs => $1)
-    AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.user_id = profiles.id
-                      AND (h.expires_at IS NULL OR h.expires_at > now()))";
+    AND NOT EXISTS (SELECT 1 FROM legal_holds h WHERE h.user_id = profiles.id AND ",
+    hold_in_force!("h"),
+    ")"
+);
 
 /// Soft-deleted users past the grace period that are still present and not
 /// held: a compliance problem if it stays above zero.
@@ -256,9 +263,9 @@ pub async fn deleted(
                 h.reason AS hold_reason, h.placed_by AS hold_placed_by,
                 h.placed_at AS hold_placed_at, h.expires_at AS hold_expires_at
            FROM (SELECT * {MATCHING} ORDER BY deleted_at DESC, id DESC LIMIT $6 OFFSET $7) p
-           LEFT JOIN legal_holds h
-             ON h.user_id = p.id AND (h.expires_at IS NULL OR h.expires_at > now())
-          ORDER BY p.deleted_at DESC, p.id DESC"
+           LEFT JOIN legal_holds h ON h.user_id = p.id AND {}
+          ORDER BY p.deleted_at DESC, p.id DESC",
+        hold_in_force!("h")
     ))
     .bind(filter.user_type)
     .bind(filter.deleted_by)
