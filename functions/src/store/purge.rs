@@ -4,7 +4,9 @@
 //! a census of what cascades and what blocks, one statement for every row the
 //! service deletes or unlinks itself, the profiles (the database cascades the
 //! rest), and the rows left unshared. Four round trips, because behind a
-//! network each one costs about a millisecond.
+//! network each one costs about a millisecond. Every row is counted for the
+//! purged user it belonged to (`Purged::users`), so that a batch's audit rows
+//! and erasure events say what each user's purge did.
 //!
 //! The caller owns the transaction and has locked the profiles
 //! (`SELECT … FOR UPDATE`); while it holds them no new order or reference to
