@@ -8,8 +8,10 @@
 //! scheduled purge, on the hold as read after the lock), skip the users
 //! active orders still hold,
 //! execute the plan for the rest in a fixed number of statements, write one
-//! audit row per user, commit. Between batches it checks `keep_going` (the
-//! Lambda deadline) and leaves what is left to the next run.
+//! audit row per user (with that user's own rows) and, in the same statement,
+//! each purged user's erasure event into the outbox, commit. Between batches
+//! it checks `keep_going` (the Lambda deadline) and leaves what is left to
+//! the next run; at the end it publishes the events (`jobs::relay`).
 
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -28,6 +30,7 @@ use crate::domain::TargetId;
 use crate::domain::pauses::Scope;
 use crate::domain::plan::PLAN;
 use crate::jobs::event::JobEvent;
+use crate::jobs::relay;
 use crate::store::audit_log::{self, AuditAction, AuditEntry, Outcome};
 use crate::store::legal_holds;
 use crate::store::outbox::{Announcement, Erasure, EventActor, EventUser};
@@ -315,7 +318,7 @@ pub fn metrics(report: &CleanupReport) -> Vec<Metric> {
 
 /// One invocation: the run, its metrics (a CloudWatch outage is logged, not
 /// fatal: the purge has happened, and the missing metric alarms on its own),
-/// and the report.
+/// the purged users' erasure events, and the report.
 pub async fn handle(
     container: &Container,
     metrics_client: &Metrics,
@@ -344,6 +347,21 @@ pub async fn handle(
         && let Err(e) = metrics_client.publish(FUNCTION, &metrics(&report)).await
     {
         tracing::error!(error = %e, "cleanup metrics not published");
+    }
+    // The purged users' erasure events, committed with their batches, go out
+    // now rather than at the relay's next minute; what fails here waits for it.
+    if !report.dry_run
+        && report.purged > 0
+        && let Some(bus) = &container.events
+    {
+        match relay::drain(&container.db, bus, keep_going).await {
+            Ok(relayed) => tracing::info!(
+                published = relayed.published,
+                failed = relayed.failed,
+                "erasure events published"
+            ),
+            Err(e) => tracing::warn!(error = %e, "erasure events left to the relay"),
+        }
     }
     tracing::info!(
         purged = report.purged,

@@ -442,6 +442,47 @@ async fn the_scheduled_event_drains_the_outbox_and_publishes_the_backlog(db: PgP
     }
 }
 
+/// The cleanup publishes its purged users' events at the end of its run,
+/// each the schedule's, with the user's own rows.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_cleanup_announces_each_user_it_purged(db: PgPool) {
+    let spec = erasure_fixtures::seed::SeedSpec {
+        users: 10,
+        expired: 4,
+        soft_deleted: 1,
+        heavy_users: 0,
+        very_heavy_users: 0,
+        ..Default::default()
+    };
+    let seeded = erasure_fixtures::seed::seed(&db, &spec).await.unwrap();
+    let sdk = moto().await;
+    let listener = Listener::new(&sdk).await;
+    let mut container = crate::common::container(db.clone()).await;
+    container.events = Some(listener.bus(&sdk));
+    let metrics = erasure::aws::metrics::Metrics::new(&sdk);
+    let event = serde_json::from_value(event("cleanup", "scheduled")).unwrap();
+    let report = erasure::jobs::cleanup::handle(&container, &metrics, &event, &|| true)
+        .await
+        .unwrap();
+    assert_eq!(report.purged, 4);
+    assert_eq!(outbox_rows(&db).await, 0);
+
+    let received = listener.received().await;
+    let mut users: Vec<Uuid> = received
+        .iter()
+        .map(|e| e["detail"]["user"]["id"].as_str().unwrap().parse().unwrap())
+        .collect();
+    users.sort();
+    let mut expired = seeded.expired.clone();
+    expired.sort();
+    assert_eq!(users, expired);
+    for published in &received {
+        assert_eq!(published["detail-type"], "User Purged");
+        assert_eq!(published["detail"]["actor"]["kind"], "schedule");
+        assert_eq!(published["detail"]["rowsAffected"]["profiles.deleted"], 1);
+    }
+}
+
 #[test]
 fn every_published_sample_conforms_to_the_schema() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/published");
