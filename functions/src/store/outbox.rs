@@ -138,8 +138,6 @@ pub struct Due {
     pub detail_type: String,
     pub detail: String,
     pub created_at: DateTime<Utc>,
-    /// Including this one.
-    pub attempts: i32,
 }
 
 /// Leases the rows due at most `limit` at a time, oldest first (a row leased
@@ -150,7 +148,7 @@ pub const TAKE_DUE: &str = "UPDATE erasure_outbox o
       WHERE o.event_id IN (SELECT event_id FROM erasure_outbox
                             WHERE next_attempt_at <= now() AND ($3::uuid[] IS NULL OR event_id = ANY($3))
                             ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-  RETURNING o.event_id, o.detail_type, o.detail::text AS detail, o.created_at, o.attempts";
+  RETURNING o.event_id, o.detail_type, o.detail::text AS detail, o.created_at";
 
 /// Leases up to `limit` due rows: any (`only` None), or only these.
 pub async fn take_due(
