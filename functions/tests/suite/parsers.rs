@@ -14,6 +14,7 @@ use erasure::jobs::alarm_responder::ResponderEvent;
 use erasure::jobs::cleanup::CleanupEvent;
 use erasure::jobs::integrity_audit::invocation::IntegrityAuditEvent;
 use erasure::jobs::pre_traffic::HookEvent;
+use erasure::jobs::relay::RelayEvent;
 use erasure::store::migrations::MIGRATOR;
 use erasure_fixtures::cast;
 use proptest::prelude::*;
@@ -177,6 +178,7 @@ fn every_parser(bytes: &[u8]) -> Result<(), TestCaseError> {
     parses_or_says_why::<IntegrityAuditEvent>(bytes)?;
     parses_or_says_why::<HookEvent>(bytes)?;
     parses_or_says_why::<ResponderEvent>(bytes)?;
+    parses_or_says_why::<RelayEvent>(bytes)?;
     Ok(())
 }
 
