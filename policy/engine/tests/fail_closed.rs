@@ -2,34 +2,15 @@
 //! is a denial with POLICY_UNAVAILABLE and a reason that says what is wrong.
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
 
 use erasure_policy::{
-    Action, Actor, EMBEDDED_MODULE, EMBEDDED_PRECOMPILED, EMBEDDED_PRECOMPILED_SHA256,
-    EMBEDDED_SHA256, Input, POLICY_UNAVAILABLE, Policy, Role, Target, TargetState, Unavailable,
-    engine,
+    EMBEDDED_MODULE, EMBEDDED_PRECOMPILED, EMBEDDED_PRECOMPILED_SHA256, EMBEDDED_SHA256,
+    POLICY_UNAVAILABLE, Policy, Unavailable, engine,
 };
 use sha2::{Digest, Sha256};
 
-/// A request the real policy allows: an admin soft-deletes a client.
-fn allowed_request() -> Input {
-    Input {
-        action: Action::SoftDelete,
-        actor: Actor::User {
-            id: [1; 16],
-            role: Role::Admin,
-            soft_deleted: false,
-        },
-        target: Some(Target {
-            id: [2; 16],
-            role: Role::Client,
-            state: TargetState::Active,
-            held: false,
-        }),
-        now: 1_800_000_000,
-        grace_period_secs: 30 * 86_400,
-    }
-}
+mod common;
+use common::allowed_request;
 
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
@@ -218,47 +199,4 @@ fn malformed_words_are_denied_inside_the_module() {
     let decision = verdict.outcome.unwrap();
     assert!(!decision.allow);
     assert_eq!(decision.code.as_str(), "INVALID_INPUT");
-}
-
-/// Collects what the engine logs, for one test.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-#[test]
-fn the_log_says_why_the_policy_is_unavailable() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_writer(move || writer.clone())
-        .with_ansi(false)
-        .finish();
-    tracing::subscriber::with_default(subscriber, || {
-        let policy = Policy::from_precompiled(EMBEDDED_PRECOMPILED, &"0".repeat(64));
-        assert!(!policy.decide(&allowed_request()).allowed());
-    });
-    let log = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    let lines: Vec<&str> = log.lines().collect();
-    assert_eq!(lines.len(), 2, "{log}");
-    assert!(
-        lines[0].contains("ERROR") && lines[0].contains("every decision will be denied"),
-        "{log}"
-    );
-    assert!(
-        lines[1].contains("policy unavailable: denied") && lines[1].contains("export=\"decide\""),
-        "{log}"
-    );
-    for line in lines {
-        assert!(line.contains("does not match the pinned 0000"), "{line}");
-    }
 }
