@@ -4,8 +4,9 @@
 //!
 //! The event's detail is what the code knows before the audit row exists
 //! (`Announcement`), merged in SQL with what the row records: the rows
-//! affected, and the row's position and hash on the chain. `events/schema`
-//! documents it; a test checks every announcement against that schema.
+//! affected, and the row's position and hash on the chain.
+//! `events/published/schema.v1.json` documents it; the tests check every
+//! event they receive against that schema.
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -81,10 +81,9 @@ pub type Blockers = BTreeMap<Uuid, BTreeMap<&'static str, i64>>;
 pub struct Census {
     /// The users that rows in an active state still hold (ACTIVE_ORDERS_EXIST).
     pub blockers: Blockers,
-    /// Rows per table that deleting the profiles would cascade to.
-    pub cascading: BTreeMap<&'static str, u64>,
-    /// The same, for each user that has any.
-    pub cascading_by_user: BTreeMap<Uuid, BTreeMap<&'static str, u64>>,
+    /// Rows per table that deleting the profiles would cascade to, for each
+    /// user that has any.
+    pub cascading: BTreeMap<Uuid, BTreeMap<&'static str, u64>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -173,16 +172,11 @@ fn census_sql(
 
 fn tally(plan: &[Entry], rows: Vec<CensusRow>) -> Census {
     let cascading: Vec<&Entry> = cascading(plan).collect();
-    // Every cascading table is in the census, with 0 when nothing matched.
-    let mut census = Census {
-        cascading: cascading.iter().map(|e| (e.reference.table, 0)).collect(),
-        ..Census::default()
-    };
+    let mut census = Census::default();
     for (i, user, active, rows) in rows {
         let table = cascading[i as usize].reference.table;
-        *census.cascading.entry(table).or_default() += rows as u64;
         *census
-            .cascading_by_user
+            .cascading
             .entry(user)
             .or_default()
             .entry(table)
@@ -222,18 +216,14 @@ pub async fn execute_counted(
         return Err(PurgeError::Blocked(census.blockers));
     }
     let mut purged = Purged::default();
-    // What cascades is counted before it goes, for the summary.
-    for (table, n) in census.cascading {
-        purged.rows.add(table, "deleted", n);
+    // What cascades is counted before it goes, for the summary; every
+    // cascading table is in the totals, with 0 when nothing matched.
+    for entry in cascading(plan) {
+        purged.rows.add(entry.reference.table, "deleted", 0);
     }
-    for (user, tables) in census.cascading_by_user {
+    for (user, tables) in census.cascading {
         for (table, n) in tables {
-            purged
-                .users
-                .entry(user)
-                .or_default()
-                .rows
-                .add(table, "deleted", n);
+            purged.add(user, table, "deleted", n);
         }
     }
 

@@ -4,8 +4,8 @@
 //! delivers it to an SQS queue, where it is read back and checked against
 //! `events/published/schema.v1.json`.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use crate::common::{aws_down, event, http_app, moto, problem, send, send_event, unique};
@@ -116,17 +116,27 @@ impl Listener {
     }
 }
 
-fn schema() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/published/schema.v1.json");
-    let schema: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    jsonschema::draft202012::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .expect("a valid schema")
+/// `events/published/<name>`: the schema, and the samples beside it.
+fn published(name: &str) -> PathBuf {
+    erasure_fixtures::events::root()
+        .join(erasure_fixtures::events::PUBLISHED)
+        .join(name)
 }
 
+fn read_json(path: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// The schema, compiled once for every event the tests check.
+static SCHEMA: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    jsonschema::draft202012::options()
+        .should_validate_formats(true)
+        .build(&read_json(&published("schema.v1.json")))
+        .expect("a valid schema")
+});
+
 fn conforms(event: &Value) {
-    let errors: Vec<String> = schema()
+    let errors: Vec<String> = SCHEMA
         .iter_errors(event)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
@@ -485,9 +495,8 @@ async fn the_cleanup_announces_each_user_it_purged(db: PgPool) {
 
 #[test]
 fn every_published_sample_conforms_to_the_schema() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/published");
     let mut samples = 0;
-    for file in std::fs::read_dir(dir).unwrap() {
+    for file in std::fs::read_dir(published("")).unwrap() {
         let path = file.unwrap().path();
         if path
             .file_name()
@@ -497,8 +506,7 @@ fn every_published_sample_conforms_to_the_schema() {
         {
             continue;
         }
-        let sample: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-        conforms(&sample);
+        conforms(&read_json(&path));
         samples += 1;
     }
     assert!(
@@ -509,9 +517,8 @@ fn every_published_sample_conforms_to_the_schema() {
 
 #[test]
 fn the_schema_refuses_personal_data_and_an_unknown_detail_type() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../events/published/user-purged.json");
-    let sample: Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let validator = schema();
+    let sample = read_json(&published("user-purged.json"));
+    let validator = &*SCHEMA;
     let mut with_email = sample.clone();
     with_email["detail"]["user"]["email"] = "alice@example.com".into();
     assert!(!validator.is_valid(&with_email));
