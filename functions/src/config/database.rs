@@ -12,6 +12,16 @@ pub enum DatabaseSource {
     Secret(SecretSource),
 }
 
+impl DatabaseSource {
+    /// The Secrets Manager secret it is read from, if any.
+    pub fn secret_id(&self) -> Option<&str> {
+        match self {
+            DatabaseSource::Url(_) => None,
+            DatabaseSource::Secret(source) => Some(&source.secret_id),
+        }
+    }
+}
+
 /// A database secret, plus what the environment adds to or overrides in it:
 /// an RDS-managed master secret holds only the username and password, and an
 /// RDS Proxy endpoint replaces the instance's host.
@@ -71,6 +81,9 @@ pub struct PoolSettings {
     pub acquire_timeout: Duration,
     /// Session default for every statement; transactions set their own bound too.
     pub statement_timeout: Duration,
+    /// A pooled connection idle at least this long is pinged before it is
+    /// handed out; one used more recently is not (`store::pool::lazy_pool`).
+    pub ping_after_idle: Duration,
 }
 
 impl Default for PoolSettings {
@@ -79,6 +92,7 @@ impl Default for PoolSettings {
             max_connections: 2,
             acquire_timeout: Duration::from_secs(3),
             statement_timeout: Duration::from_secs(10),
+            ping_after_idle: Duration::from_secs(5),
         }
     }
 }

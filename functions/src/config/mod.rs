@@ -171,6 +171,7 @@ impl Config {
             statement_timeout: env
                 .millis("DATABASE_STATEMENT_TIMEOUT_MS")?
                 .unwrap_or(defaults.statement_timeout),
+            ..defaults
         };
         if pool.max_connections == 0 {
             return Err(ConfigError::Invalid {

@@ -20,7 +20,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
 use sqlx::{Either, Executor, PgConnection, PgPool, Postgres};
 
-use super::pool::bounded_begin_statements;
+use super::pool::{self, bounded_begin_statements};
 
 /// The rows of each statement of a batch, in order.
 pub type Results = Vec<Vec<PgRow>>;
@@ -33,16 +33,26 @@ pub struct Batched {
 impl Batched {
     /// Begins a transaction bounded by `statement` and `lock`, and runs
     /// `reads` in it, in the same round trip.
+    ///
+    /// The pool hands out a recently used connection without pinging it
+    /// (`store::pool::lazy_pool`), so one the server has closed since fails
+    /// here; nothing is written yet, so it runs again on another.
     pub async fn begin(
         db: &PgPool,
         statement: Duration,
         lock: Duration,
         reads: &[String],
     ) -> Result<(Batched, Results), sqlx::Error> {
-        let mut tx = Batched {
-            conn: db.acquire().await?,
-            open: true,
-        };
+        pool::on_live_connection(db, |conn| Self::on(conn, statement, lock, reads)).await
+    }
+
+    async fn on(
+        conn: PoolConnection<Postgres>,
+        statement: Duration,
+        lock: Duration,
+        reads: &[String],
+    ) -> Result<(Batched, Results), sqlx::Error> {
+        let mut tx = Batched { conn, open: true };
         let begin = bounded_begin_statements(statement, Some(lock));
         let skip = begin.len();
         let sql = begin.into_iter().chain(reads.iter().cloned());

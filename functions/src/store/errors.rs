@@ -133,11 +133,7 @@ pub fn classify(e: &sqlx::Error) -> DbFailure {
             Some("23505") => DbFailure::Conflict,
             Some("57014" | "55P03") => DbFailure::Timeout,
             Some("40001" | "40P01") => DbFailure::Retryable,
-            // Class 08: connection exceptions; 57P01–57P03: the server is
-            // shutting down or not accepting connections.
-            Some(code) if code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03") => {
-                DbFailure::Unavailable
-            }
+            Some(code) if ends_session(code) || code == "57P03" => DbFailure::Unavailable,
             _ => DbFailure::Other,
         },
         sqlx::Error::Io(_)
@@ -147,4 +143,23 @@ pub fn classify(e: &sqlx::Error) -> DbFailure {
         | sqlx::Error::WorkerCrashed => DbFailure::Unavailable,
         _ => DbFailure::Other,
     }
+}
+
+/// Whether `e` says the connection itself is gone (its socket died, or the
+/// server ended the session), rather than that the database refused a
+/// statement or could not be reached: a statement that wrote nothing is
+/// worth running again on another connection.
+pub fn connection_lost(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| ends_session(&code)),
+        _ => false,
+    }
+}
+
+/// Class 08, connection exceptions; 57P01 and 57P02, the server shutting
+/// down (an administrator's command, a crash). 57P03, not accepting
+/// connections yet, comes only when connecting.
+fn ends_session(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02")
 }

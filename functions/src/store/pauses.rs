@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{PgConnection, PgPool};
 
+use super::pool;
 use crate::domain::pauses::Scope;
 
 /// An active pause.
@@ -96,10 +97,13 @@ fn first_among(pauses: Vec<Pause>, scopes: &[Scope]) -> Gate {
 
 /// Every active pause.
 pub async fn active(db: &PgPool) -> Result<Vec<Pause>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT scope, alarm_name, reason, paused_at FROM deletion_pauses WHERE paused ORDER BY scope",
-    )
-    .fetch_all(db)
+    pool::on_live_connection(db, |mut conn| async move {
+        sqlx::query_as(
+            "SELECT scope, alarm_name, reason, paused_at FROM deletion_pauses WHERE paused ORDER BY scope",
+        )
+        .fetch_all(&mut *conn)
+        .await
+    })
     .await
 }
 

@@ -3,9 +3,11 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::PgPool;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
+use sqlx::{Connection, PgPool, Postgres};
 
+use super::errors::connection_lost;
 use crate::aws::secrets::{SecretError, Secrets};
 use crate::config::{DatabaseSource, PoolSettings, SecretSource, SslMode};
 
@@ -97,18 +99,56 @@ pub fn lazy_pool(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
             idle_in_tx_ms.as_str(),
         ),
     ]);
+    let ping_after_idle = settings.ping_after_idle;
     PgPoolOptions::new()
         .max_connections(settings.max_connections)
         .min_connections(0)
         .acquire_timeout(settings.acquire_timeout)
-        // A container may sit frozen for minutes; the server or a proxy may
-        // have closed its connections meanwhile. Checking on acquire (the
-        // default) plus a short idle life keeps the first query of a thawed
-        // container from failing on a dead socket.
-        .test_before_acquire(true)
+        // A container may sit frozen for minutes; the server, a proxy or a NAT
+        // may have closed its connections meanwhile, so a connection idle for
+        // a while is pinged before it is handed out (and replaced if dead).
+        // One used seconds ago is not: sqlx already pinged it when it came
+        // back, and a ping is a round trip on every request of a busy
+        // container. If such a connection died since (a failover), the
+        // kill switch's read and a deletion's first round trip, which write
+        // nothing, run again on another (`on_live_connection`); any other
+        // request fails once.
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= ping_after_idle {
+                    conn.ping().await?;
+                }
+                Ok(true)
+            })
+        })
         .idle_timeout(std::time::Duration::from_secs(60))
         .max_lifetime(std::time::Duration::from_secs(15 * 60))
         .connect_lazy_with(options)
+}
+
+/// Runs `attempt`, which must write nothing, on a connection from `db`; if
+/// that connection turns out to be gone (`connection_lost`: the server
+/// closed it while it sat in the pool), again on another. Each failure
+/// closes a dead connection, so after as many as the pool holds a new one
+/// is opened. A failure to connect is not retried: the pool has waited its
+/// acquire timeout already.
+pub async fn on_live_connection<T, F, Fut>(db: &PgPool, mut attempt: F) -> Result<T, sqlx::Error>
+where
+    F: FnMut(PoolConnection<Postgres>) -> Fut,
+    Fut: Future<Output = Result<T, sqlx::Error>>,
+{
+    let mut retries = db.options().get_max_connections();
+    loop {
+        let conn = db.acquire().await?;
+        match attempt(conn).await {
+            Err(e) if retries > 0 && connection_lost(&e) => {
+                tracing::info!(error = %e, "a pooled connection was gone; running again on another");
+                retries -= 1;
+            }
+            done => return done,
+        }
+    }
 }
 
 /// The statement that begins a transaction whose statements are bounded by

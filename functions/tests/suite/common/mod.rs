@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_config::SdkConfig;
 use erasure::aws::sdk;
-use erasure::config::RequestConfig;
+use erasure::config::{PoolSettings, RequestConfig};
 use erasure::store::audited::Deps;
 use erasure_policy::Policy;
 use sqlx::PgPool;
@@ -42,9 +42,14 @@ pub async fn moto() -> SdkConfig {
 }
 
 /// An SDK configuration whose every API is down (nothing listens on port 9).
-/// Built from scratch: one loaded from the environment would let
-/// AWS_ENDPOINT_URL win over an endpoint set here.
 pub fn aws_down() -> SdkConfig {
+    aws_at("http://127.0.0.1:9")
+}
+
+/// An SDK configuration whose every API is at `endpoint`. Built from
+/// scratch: one loaded from the environment would let AWS_ENDPOINT_URL win
+/// over an endpoint set here.
+pub fn aws_at(endpoint: &str) -> SdkConfig {
     use aws_sdk_ssm::config::{Credentials, Region, SharedCredentialsProvider};
     SdkConfig::builder()
         .behavior_version(aws_config::BehaviorVersion::latest())
@@ -52,7 +57,7 @@ pub fn aws_down() -> SdkConfig {
         .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
             "testing", "testing", None, None, "tests",
         )))
-        .endpoint_url("http://127.0.0.1:9")
+        .endpoint_url(endpoint)
         .build()
 }
 
@@ -402,4 +407,37 @@ pub async fn references(
         found.insert(r.to_string(), n);
     }
     found
+}
+
+/// The functions' pool on the test database, of one connection.
+pub fn functions_pool(db: &PgPool, ping_after_idle: Duration) -> PgPool {
+    let settings = PoolSettings {
+        max_connections: 1,
+        ping_after_idle,
+        ..PoolSettings::default()
+    };
+    erasure::store::pool::lazy_pool((*db.connect_options()).clone(), &settings)
+}
+
+/// The server process behind the pool's connection, once the connection is
+/// back in the pool (its release is asynchronous).
+pub async fn pooled_backend(pool: &PgPool) -> Result<i32, sqlx::Error> {
+    let pid = sqlx::query_scalar("SELECT pg_backend_pid()")
+        .fetch_one(pool)
+        .await?;
+    while pool.num_idle() == 0 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    Ok(pid)
+}
+
+/// Ends the session of `pid` from the server's side, as a failover or an
+/// administrator does, and waits until it is gone.
+pub async fn terminate(db: &PgPool, pid: i32) {
+    let ended: bool = sqlx::query_scalar("SELECT pg_terminate_backend($1, 5000)")
+        .bind(pid)
+        .fetch_one(db)
+        .await
+        .unwrap();
+    assert!(ended);
 }
