@@ -37,28 +37,48 @@ impl Container {
     /// database credentials (from Secrets Manager when configured so) and
     /// makes the pool, which connects on first use, and loads the policy.
     pub async fn init() -> Result<Container, InitError> {
-        Ok(Container::init_with(async |_| ()).await?.0)
+        Ok(Container::init_with(&[], async |_| ()).await?.0)
     }
 
-    /// `init`, with `also` (another secret's read) run while the database
-    /// secret is read: a cold start waits for one Secrets Manager round trip,
-    /// not one per secret.
+    /// `init`, with `also` (which reads the secrets `also_reads`) run once
+    /// the secrets are read: a cold start waits for one Secrets Manager round
+    /// trip, not one per secret (`Secrets::prefetch`; should that call fail,
+    /// the reads go on concurrently). What needs no secret (the policy, the
+    /// event bus's client) is built on another thread meanwhile.
     pub async fn init_with<T>(
+        also_reads: &[&str],
         also: impl AsyncFnOnce(&Secrets) -> T,
     ) -> Result<(Container, T), InitError> {
         let config = Config::from_env()?;
         let sdk = sdk::load().await;
+        let meanwhile = {
+            let (policy, bus, sdk) = (
+                config.policy.clone(),
+                config.event_bus_name.clone(),
+                sdk.clone(),
+            );
+            tokio::task::spawn_blocking(move || {
+                (
+                    load_policy(&policy),
+                    bus.map(|name| EventBus::new(&sdk, name)),
+                )
+            })
+        };
         let secrets = Secrets::new(&sdk);
+        let database_secret = config.database.secret_id();
+        let reads: Vec<&str> = database_secret
+            .into_iter()
+            .chain(also_reads.iter().copied())
+            .collect();
+        secrets.prefetch(&reads).await;
         let (options, also) = tokio::join!(
             pool::connect_options(&config.database, &secrets),
             also(&secrets)
         );
         let db = pool::lazy_pool(options?, &config.pool);
-        let policy = load_policy(&config.policy);
-        let events = config
-            .event_bus_name
-            .clone()
-            .map(|name| EventBus::new(&sdk, name));
+        let (policy, events) = meanwhile
+            .await
+            .expect("building the policy and the bus client does not panic");
         let container = Container {
             config,
             sdk,

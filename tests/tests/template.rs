@@ -421,6 +421,32 @@ fn allowed(function: &Value) -> Vec<(String, Value)> {
     out
 }
 
+/// A function that reads two secrets at a cold start reads them in one
+/// BatchGetSecretValue (`Secrets::prefetch`), which needs its own action;
+/// which secrets it returns is still GetSecretValue's to decide.
+#[test]
+fn the_functions_reading_two_secrets_may_read_them_in_one_call() {
+    let t = template();
+    for (id, function) in resources(&t, "AWS::Serverless::Function") {
+        let allowed = allowed(function);
+        let secrets = allowed
+            .iter()
+            .filter(|(a, _)| a == "secretsmanager:GetSecretValue")
+            .map(|(_, r)| r.as_array().map_or(1, Vec::len))
+            .sum::<usize>();
+        let batch: Vec<&Value> = allowed
+            .iter()
+            .filter(|(a, _)| a == "secretsmanager:BatchGetSecretValue")
+            .map(|(_, r)| r)
+            .collect();
+        if secrets > 1 {
+            assert_eq!(batch, [&Value::from("*")], "{id}");
+        } else {
+            assert!(batch.is_empty(), "{id} reads one secret: no batch");
+        }
+    }
+}
+
 #[test]
 fn the_hook_may_make_exactly_the_calls_it_makes() {
     let t = template();

@@ -38,8 +38,11 @@ pub async fn serve(function: &'static str) -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let metrics = telemetry::install(function)?;
     let http = HttpConfig::from_env()?;
-    let (container, verifier) =
-        Container::init_with(async |secrets| keys::verifier(&http, secrets).await).await?;
+    let key_secret = http.keys.hs256_secret_id.as_deref();
+    let (container, verifier) = Container::init_with(key_secret.as_slice(), async |secrets| {
+        keys::verifier(&http, secrets).await
+    })
+    .await?;
     let app = Arc::new(App {
         container,
         http,

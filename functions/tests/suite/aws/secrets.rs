@@ -109,3 +109,97 @@ async fn an_aws_api_that_is_down_is_an_error_not_a_hang() {
     // Refused, not merely missing.
     assert!(err.to_string().contains("dispatch failure"), "{err}");
 }
+
+/// Deletes the secret from Secrets Manager at once (no recovery window).
+async fn delete_secret(sdk: &aws_config::SdkConfig, name: &str) {
+    aws_sdk_secretsmanager::Client::new(sdk)
+        .delete_secret()
+        .secret_id(name)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .expect("moto deletes the secret");
+}
+
+#[tokio::test]
+async fn secrets_prefetched_in_one_call_are_each_handed_out_once() {
+    let sdk = crate::common::moto().await;
+    let (db, key) = (
+        crate::common::unique("erasure/test/batch-db"),
+        crate::common::unique("erasure/test/batch-key"),
+    );
+    crate::common::put_secret(&sdk, &db, r#"{"username":"fn","password":"pw"}"#).await;
+    crate::common::put_secret(&sdk, &key, "an-hs256-signing-key").await;
+    let secrets = Secrets::new(&sdk);
+    secrets.prefetch(&[&db, &key]).await;
+    assert!(!format!("{secrets:?}").contains("an-hs256-signing-key"));
+    // Gone from Secrets Manager: what is read now came with the batch.
+    delete_secret(&sdk, &db).await;
+    delete_secret(&sdk, &key).await;
+
+    assert_eq!(
+        secrets.database_credentials(&db).await.unwrap().username,
+        "fn"
+    );
+    assert_eq!(secrets.string(&key).await.unwrap(), "an-hs256-signing-key");
+    // Handed out once: a second read asks again (a rotated value).
+    let again = secrets.string(&key).await.unwrap_err();
+    assert!(matches!(again, SecretError::Unavailable { .. }), "{again}");
+}
+
+#[tokio::test]
+async fn what_a_batch_does_not_bring_is_read_alone_and_named() {
+    let sdk = crate::common::moto().await;
+    let key = crate::common::unique("erasure/test/batch-one");
+    crate::common::put_secret(&sdk, &key, "an-hs256-signing-key").await;
+    let arn = aws_sdk_secretsmanager::Client::new(&sdk)
+        .describe_secret()
+        .secret_id(&key)
+        .send()
+        .await
+        .unwrap()
+        .arn
+        .unwrap();
+    let missing = crate::common::unique("erasure/test/batch-missing");
+    let secrets = Secrets::new(&sdk);
+    // Asked for by ARN, as the template configures it.
+    secrets.prefetch(&[&arn, &missing]).await;
+    delete_secret(&sdk, &key).await;
+
+    assert_eq!(secrets.string(&arn).await.unwrap(), "an-hs256-signing-key");
+    let err = secrets.string(&missing).await.unwrap_err();
+    assert!(matches!(err, SecretError::Unavailable { .. }), "{err}");
+    assert!(err.to_string().contains(&missing), "{err}");
+}
+
+/// Secrets Manager unreachable (every connection dropped before an answer):
+/// the batch's failure is each secret's, at once, rather than a second wait
+/// per secret for the same outage.
+#[tokio::test]
+async fn an_unreachable_batch_fails_each_secret_without_asking_again() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let connections = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = connections.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            drop(stream);
+        }
+    });
+    let secrets = Secrets::new(&crate::common::aws_at(&endpoint));
+    secrets.prefetch(&["erasure/db", "erasure/key"]).await;
+    let tried = connections.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(tried > 0, "the batch was attempted");
+
+    for id in ["erasure/db", "erasure/key"] {
+        let err = secrets.string(id).await.unwrap_err();
+        assert!(matches!(err, SecretError::Unavailable { .. }), "{err}");
+        assert!(err.to_string().contains(id), "{err}");
+    }
+    assert_eq!(
+        connections.load(std::sync::atomic::Ordering::SeqCst),
+        tried,
+        "no secret was asked for again"
+    );
+}
