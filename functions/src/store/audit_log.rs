@@ -162,11 +162,8 @@ async fn insert_then(
     let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
         entries.iter().map(f).collect()
     };
-    let outbox = if events.is_empty() {
-        String::new()
-    } else {
-        format!(", outbox AS ({})", outbox::insert_after("audit", events))
-    };
+    let outbox = outbox::insert_after("audit", &outbox::parameters(17));
+    let announced = outbox::Columns::of(events);
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
         "WITH audit AS (INSERT INTO deletion_audit ({COLUMNS})
          SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an FROM UNNEST(
@@ -175,7 +172,8 @@ async fn insert_then(
                     $13::jsonb[], $14::text[], $15::text[], $16::text[])
                 WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an, n)
           ORDER BY n
-         {RETURNING}){outbox}
+         {RETURNING}),
+         outbox AS ({outbox})
          SELECT seq, row_hash FROM audit ORDER BY seq"
     ))
     .bind(column(&|e| Some(e.action.as_str().to_owned())))
@@ -199,6 +197,10 @@ async fn insert_then(
     .bind(column(&|e| e.policy_digest.clone()))
     .bind(column(&|e| e.policy_rule.clone()))
     .bind(column(&|e| e.actor_name.clone()))
+    .bind(announced.event_ids)
+    .bind(announced.target_ids)
+    .bind(announced.detail_types)
+    .bind(announced.details)
     .fetch_all(db)
     .await?;
     Ok(rows

@@ -506,10 +506,10 @@ fn acts_then_audit(
         audit_log::insert_inline(entry, &counted, "FROM counts")
     ));
     if let Some(event) = event {
-        let events = std::slice::from_ref(event);
+        let events = outbox::inline_values(std::slice::from_ref(event));
         ctes.push(format!(
             "outbox AS ({})",
-            outbox::insert_after("audit", events)
+            outbox::insert_after("audit", &events)
         ));
     }
     format!(

@@ -99,37 +99,80 @@ impl Announcement {
             unattributed: BTreeMap::new(),
         }
     }
+
+    /// The detail as the code knows it, as JSON text.
+    fn detail(&self) -> String {
+        serde_json::to_string(self).expect("an announcement serializes")
+    }
 }
 
-/// The INSERT of `events` into the outbox, each joined to its audit row in
-/// `audit` (a relation with the audit log's seq, row_hash, rows_affected,
-/// target_id and outcome: the RETURNING of the audit INSERT in the same
-/// statement) by user, only where that row records a success.
-pub fn insert_after(audit: &str, events: &[Announcement]) -> String {
+/// The INSERT into the outbox of the events in `events` (a relation with
+/// columns event_id, target_id, detail_type and detail, from
+/// `inline_values` or `parameters`), each joined to its audit row in `audit`
+/// (a relation with the audit log's seq, row_hash, rows_affected, target_id
+/// and outcome: the RETURNING of the audit INSERT in the same statement) by
+/// user, only where that row records a success.
+pub fn insert_after(audit: &str, events: &str) -> String {
+    format!(
+        "INSERT INTO erasure_outbox (event_id, detail_type, audit_seq, detail)
+         SELECT e.event_id, e.detail_type, a.seq,
+                e.detail::jsonb || jsonb_build_object(
+                    'rowsAffected', a.rows_affected,
+                    'audit', jsonb_build_object('seq', a.seq, 'rowHash', encode(a.row_hash, 'hex')))
+           FROM {audit} a
+           JOIN {events} ON e.target_id = a.target_id AND a.outcome = 'SUCCESS'"
+    )
+}
+
+/// `events` as a relation for `insert_after`, written into the text: for a
+/// simple-protocol batch (`store::batched`), which takes no parameters.
+pub fn inline_values(events: &[Announcement]) -> String {
     let values: Vec<String> = events
         .iter()
         .map(|e| {
-            let detail = serde_json::to_string(e).expect("an announcement serializes");
             format!(
-                "({}, {}, {}, {}::jsonb)",
+                "({}, {}, {}, {})",
                 inline::uuid(e.event_id),
                 inline::uuid(e.user.id.0),
                 inline::text(e.erasure.detail_type()),
-                inline::text(&detail)
+                inline::text(&e.detail())
             )
         })
         .collect();
     format!(
-        "INSERT INTO erasure_outbox (event_id, detail_type, audit_seq, detail)
-         SELECT e.event_id, e.detail_type, a.seq,
-                e.detail || jsonb_build_object(
-                    'rowsAffected', a.rows_affected,
-                    'audit', jsonb_build_object('seq', a.seq, 'rowHash', encode(a.row_hash, 'hex')))
-           FROM {audit} a
-           JOIN (VALUES {}) AS e (event_id, target_id, detail_type, detail)
-             ON e.target_id = a.target_id AND a.outcome = 'SUCCESS'",
+        "(VALUES {}) AS e (event_id, target_id, detail_type, detail)",
         values.join(", ")
     )
+}
+
+/// The relation for `insert_after` as four array parameters from `$first`
+/// on, bound with `Columns`: a prepared statement's text then stays the
+/// same whatever the events (sqlx keeps each text's statement on its
+/// connection, so text that varied would pile up there).
+pub fn parameters(first: usize) -> String {
+    let [a, b, c, d] = [first, first + 1, first + 2, first + 3];
+    format!(
+        "UNNEST(${a}::uuid[], ${b}::uuid[], ${c}::text[], ${d}::text[]) AS e (event_id, target_id, detail_type, detail)"
+    )
+}
+
+/// `events`, column by column, for `parameters`.
+pub struct Columns {
+    pub event_ids: Vec<Uuid>,
+    pub target_ids: Vec<Uuid>,
+    pub detail_types: Vec<&'static str>,
+    pub details: Vec<String>,
+}
+
+impl Columns {
+    pub fn of(events: &[Announcement]) -> Columns {
+        Columns {
+            event_ids: events.iter().map(|e| e.event_id).collect(),
+            target_ids: events.iter().map(|e| e.user.id.0).collect(),
+            detail_types: events.iter().map(|e| e.erasure.detail_type()).collect(),
+            details: events.iter().map(Announcement::detail).collect(),
+        }
+    }
 }
 
 /// A row the relay took, leased to it until it publishes it or gives up.
@@ -141,15 +184,35 @@ pub struct Due {
     pub created_at: DateTime<Utc>,
 }
 
-/// Leases the rows due at most `limit` at a time, oldest first (a row leased
-/// and not published or failed by the time the lease ends is due again: the
-/// relay died). SKIP LOCKED: two relays never take the same row at once.
-pub const TAKE_DUE: &str = "UPDATE erasure_outbox o
+/// The statement that leases due rows matching `$filter`, at most `$1` at a
+/// time, oldest first, for `$2` seconds (a row leased and not published or
+/// failed by the time the lease ends is due again: the relay died). SKIP
+/// LOCKED: two relays never take the same row at once. The ids are taken as
+/// an array, so the UPDATE reaches them by primary key: as `IN (…)` the
+/// generic plan, guessing a tenth of the table for `LIMIT $1`, hash-joined
+/// a whole backlog read from disk.
+macro_rules! take_due_where {
+    ($filter:literal) => {
+        concat!(
+            "UPDATE erasure_outbox o
         SET next_attempt_at = now() + make_interval(secs => $2), attempts = o.attempts + 1
-      WHERE o.event_id IN (SELECT event_id FROM erasure_outbox
-                            WHERE next_attempt_at <= now() AND ($3::uuid[] IS NULL OR event_id = ANY($3))
-                            ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-  RETURNING o.event_id, o.detail_type, o.detail::text AS detail, o.created_at";
+      WHERE o.event_id = ANY(ARRAY(SELECT event_id FROM erasure_outbox
+                                    WHERE next_attempt_at <= now() ",
+            $filter,
+            "
+                                    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))
+  RETURNING o.event_id, o.detail_type, o.detail::text AS detail, o.created_at"
+        )
+    };
+}
+
+/// Any due rows, through `erasure_outbox_due_idx`.
+pub const TAKE_DUE: &str = take_due_where!("");
+
+/// Only the rows `$3` names (a request's own event), through the primary
+/// key: one statement for both would get one generic plan, which walks the
+/// due index past a whole backlog to find them.
+pub const TAKE_THESE: &str = take_due_where!("AND event_id = ANY($3)");
 
 /// Leases up to `limit` due rows: any (`only` None), or only these.
 pub async fn take_due(
@@ -158,12 +221,13 @@ pub async fn take_due(
     lease: Duration,
     only: Option<&[Uuid]>,
 ) -> Result<Vec<Due>, sqlx::Error> {
-    let mut due: Vec<Due> = sqlx::query_as(TAKE_DUE)
-        .bind(limit)
-        .bind(lease.as_secs_f64())
-        .bind(only)
-        .fetch_all(db)
-        .await?;
+    let sql = if only.is_some() { TAKE_THESE } else { TAKE_DUE };
+    let query = sqlx::query_as(sql).bind(limit).bind(lease.as_secs_f64());
+    let query = match only {
+        Some(these) => query.bind(these),
+        None => query,
+    };
+    let mut due: Vec<Due> = query.fetch_all(db).await?;
     due.sort_by_key(|d| d.created_at);
     Ok(due)
 }

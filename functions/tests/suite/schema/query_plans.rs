@@ -1,7 +1,8 @@
-//! The integrity audit's queries and the cleanup's batch, on a seeded,
-//! analyzed database: each is EXPLAINed (run with `--nocapture` to read the
-//! plans) and must reach its rows through an index, never by reading a whole
-//! table. The one exception is stated where it is made.
+//! The integrity audit's queries, the cleanup's batch and the relay's
+//! leases, on a seeded, analyzed database: each is EXPLAINed (run with
+//! `--nocapture` to read the plans) and must reach its rows through an
+//! index, never by reading a whole table. The one exception is stated where
+//! it is made.
 
 use std::collections::BTreeSet;
 
@@ -13,11 +14,11 @@ use erasure::jobs::integrity_audit::sql::{
 };
 use erasure::store::audit_log::{self, AuditAction, AuditEntry, Outcome, VERIFY_BATCH};
 use erasure::store::migrations::MIGRATOR;
-use erasure::store::{legal_holds, profiles};
+use erasure::store::{legal_holds, outbox, profiles};
 use erasure_fixtures::seed::{SeedSpec, seed};
 use serde_json::Value;
 use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgPool};
+use sqlx::{Arguments, PgPool, Row};
 use uuid::Uuid;
 
 const DAY: f64 = 86_400.0;
@@ -246,6 +247,25 @@ async fn every_batched_and_windowed_query_uses_an_index(db: PgPool) {
     )
     .await;
     checked.push(("cleanup batch".into(), take));
+    // Run once a batch on one connection, so by the sixth batch sqlx's
+    // prepared statement may keep its generic plan.
+    let types: Vec<String> = profiles::known_user_types()
+        .iter()
+        .map(|t| format!("'{t}'"))
+        .collect();
+    let take = generic_plan(
+        &db,
+        "cleanup batch",
+        profiles::EXPIRED_BATCH,
+        "float8, uuid[], bigint, text[]",
+        &format!(
+            "{}, '{{}}', {BATCH}, ARRAY[{}]",
+            30.0 * DAY,
+            types.join(", ")
+        ),
+    )
+    .await;
+    checked.push(("cleanup batch (generic plan)".into(), take));
     // The holds' statements: legal_holds is small by nature (it is read
     // whole by held_but_purged), profiles must still be reached by index.
     let held = explain(
@@ -308,4 +328,88 @@ async fn every_batched_and_windowed_query_uses_an_index(db: PgPool) {
     )
     .await;
     assert_eq!(seq_scans(&types), ["profiles"]);
+}
+
+/// The plan a prepared statement settles on after its fifth run (the
+/// generic one, for any parameters), on one connection.
+async fn generic_plan(db: &PgPool, name: &str, sql: &str, types: &str, values: &str) -> Value {
+    let mut conn = db.acquire().await.unwrap();
+    let statements = format!(
+        "SET plan_cache_mode = force_generic_plan;
+         PREPARE probe ({types}) AS {sql};
+         EXPLAIN (FORMAT JSON) EXECUTE probe ({values})"
+    );
+    let mut plan = None;
+    let mut stream = sqlx::raw_sql(&statements).fetch_many(&mut *conn);
+    while let Some(item) = futures_util::TryStreamExt::try_next(&mut stream)
+        .await
+        .unwrap()
+    {
+        if let sqlx::Either::Right(row) = item {
+            plan = Some(row.get::<Value, _>(0));
+        }
+    }
+    let plan = plan.expect("EXPLAIN returns the plan");
+    println!("-- {name} (generic plan)\n{plan:#}\n");
+    plan[0]["Plan"].clone()
+}
+
+/// The indexes a plan reads through.
+fn indexes(plan: &Value, out: &mut BTreeSet<String>) {
+    if let Some(index) = plan["Index Name"].as_str() {
+        out.insert(index.to_owned());
+    }
+    for child in plan["Plans"].as_array().into_iter().flatten() {
+        indexes(child, out);
+    }
+}
+
+/// EventBridge down for a day leaves a backlog in the outbox: the relay's
+/// lease and a request's lease of its own event must reach their rows by
+/// index, as the plan each prepared statement keeps will.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn the_relays_leases_reach_a_backlog_by_index(db: PgPool) {
+    sqlx::query(
+        "INSERT INTO erasure_outbox (event_id, detail_type, audit_seq, detail, created_at, next_attempt_at)
+         SELECT gen_random_uuid(), 'User Purged', n, '{}'::jsonb,
+                now() - n * interval '1 second', now() - n * interval '1 second'
+           FROM generate_series(1, 20000) AS n",
+    )
+    .execute(&db)
+    .await
+    .unwrap();
+    sqlx::query("ANALYZE erasure_outbox")
+        .execute(&db)
+        .await
+        .unwrap();
+    let newest: Uuid =
+        sqlx::query_scalar("SELECT event_id FROM erasure_outbox ORDER BY created_at DESC LIMIT 1")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    let any = generic_plan(
+        &db,
+        "take due",
+        outbox::TAKE_DUE,
+        "bigint, float8",
+        "10, 60",
+    )
+    .await;
+    let these = generic_plan(
+        &db,
+        "take these",
+        outbox::TAKE_THESE,
+        "bigint, float8, uuid[]",
+        &format!("10, 60, ARRAY['{newest}'::uuid]"),
+    )
+    .await;
+    for (plan, index) in [
+        (&any, "erasure_outbox_due_idx"),
+        (&these, "erasure_outbox_pkey"),
+    ] {
+        assert_eq!(seq_scans(plan), Vec::<String>::new());
+        let mut used = BTreeSet::new();
+        indexes(plan, &mut used);
+        assert!(used.contains(index), "{index} not in {used:?}");
+    }
 }

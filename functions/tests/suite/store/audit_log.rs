@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 
+use chrono::Utc;
+use erasure::domain::{TargetId, UserType};
 use erasure::store::audit_log::{self, AuditAction, AuditEntry, ChainBreak, ChainReport, Outcome};
 use erasure::store::migrations::MIGRATOR;
+use erasure::store::outbox::{Announcement, Erasure, EventActor, EventUser};
 use sqlx::PgPool;
 use uuid::Uuid;
 
@@ -282,4 +285,47 @@ async fn an_inline_append_records_what_a_bound_append_records(db: PgPool) {
     assert_eq!(inline, bound + 1);
     assert_eq!(written(&db, inline).await, written(&db, bound).await);
     assert!(verify(&db, 10).await.breaks.is_empty());
+}
+
+/// sqlx keeps a prepared statement per SQL text on each connection: the
+/// batch append's text must not vary with what it appends, or a cleanup's
+/// connection would pile up one (of a batch's size) per batch.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn batches_with_their_events_reuse_one_prepared_statement(db: PgPool) {
+    let mut conn = db.acquire().await.unwrap();
+    for round in 0..3 {
+        let batch: Vec<AuditEntry> = (0..5).map(|n| entry(round * 10 + n)).collect();
+        let events: Vec<Announcement> = batch
+            .iter()
+            .map(|e| {
+                let user = EventUser {
+                    id: TargetId(e.target_id.unwrap()),
+                    user_type: UserType::Client,
+                };
+                Announcement::new(
+                    Erasure::Purged,
+                    user,
+                    Utc::now(),
+                    EventActor::Schedule,
+                    true,
+                )
+            })
+            .collect();
+        audit_log::append_many(&mut conn, &batch, &events)
+            .await
+            .unwrap();
+    }
+    let outboxes: i64 = sqlx::query_scalar("SELECT count(*) FROM erasure_outbox")
+        .fetch_one(&mut *conn)
+        .await
+        .unwrap();
+    assert_eq!(outboxes, 15);
+    let prepared: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_prepared_statements WHERE statement LIKE '%INSERT INTO erasure_outbox%'
+           AND statement NOT LIKE '%pg_prepared_statements%'",
+    )
+    .fetch_one(&mut *conn)
+    .await
+    .unwrap();
+    assert_eq!(prepared, 1);
 }

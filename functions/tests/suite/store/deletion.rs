@@ -4,7 +4,9 @@
 
 use std::time::Duration;
 
-use crate::common::{deps, hold_profile, profile_exists};
+use crate::common::{
+    deps, functions_pool, hold_profile, pooled_backend, profile_exists, terminate,
+};
 use erasure::config::RequestConfig;
 use erasure::domain::{ActorId, TargetId};
 use erasure::store::audit_log::{self, ChainReport};
@@ -123,6 +125,29 @@ async fn an_admin_soft_deletes_a_client(db: PgPool) {
             Some(EMBEDDED_SHA256.into())
         )
     );
+    assert_eq!(chain_is_intact(&db).await, 1);
+}
+
+/// A failover ends every session; the container's pool hands out its
+/// connection unpinged when it was used seconds ago (`store::pool`).
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn a_deletion_whose_pooled_connection_was_closed_runs_on_another(db: PgPool) {
+    let admin = user(&db, "admin@example.com", "ADMIN").await;
+    let client = user(&db, "client@example.com", "CLIENT").await;
+    let app = functions_pool(&db, Duration::from_secs(3600));
+    terminate(&db, pooled_backend(&app).await.unwrap()).await;
+
+    let summary = deletion::soft_delete(
+        &deps(&app),
+        ActorId(admin),
+        TargetId(client),
+        None,
+        &origin(),
+    )
+    .await
+    .expect("the deletion begins again on a new connection");
+    assert_eq!(summary.rows_affected["profiles.soft_deleted"], 1);
+    assert_eq!(last_audit(&db).await.0, "SUCCESS");
     assert_eq!(chain_is_intact(&db).await, 1);
 }
 
