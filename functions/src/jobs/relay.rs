@@ -2,7 +2,8 @@
 //! EventBridge bus, every minute on a schedule (and, for one event, right
 //! after the commit of the request that wrote it: `publish_now`).
 //!
-//! Rows are leased (`outbox::take_due`), put ten to a call, and deleted once
+//! Rows are leased (`outbox::take_due`), put ten to a call (fewer when
+//! their sizes pass a call's 256 KB: `EventBus::put`), and deleted once
 //! EventBridge accepted them; a rejected entry or a failed call puts its rows
 //! back with backoff. A relay that dies between the put and the delete leaves
 //! its rows to be published again when the lease ends: at least once, each

@@ -170,6 +170,18 @@ async fn audit_row_of(db: &PgPool, action: &str, target: Uuid) -> (i64, String) 
     .unwrap()
 }
 
+/// Alice soft-deleted by an admin (the event `admin-deletes-client`): 200.
+async fn soft_delete_alice(app: &Arc<App>) {
+    let answer = send_event(app, "soft_delete_user", "admin-deletes-client").await;
+    problem(&answer, 200, "OK");
+}
+
+/// Alice restored by an admin: 200.
+async fn restore_alice(app: &Arc<App>) {
+    let restore = aimed_at(event("restore_user", "admin-restores-user"), ALICE);
+    problem(&send(app, &restore).await, 200, "OK");
+}
+
 fn nothing_due() -> impl Fn() -> bool + Sync {
     || true
 }
@@ -205,8 +217,7 @@ async fn a_committed_deletion_is_announced_once_it_commits_with_its_audit_row(db
     assert!(!text.contains("requested by the user"));
 
     // Restored, then purged: one event each, in order.
-    let restore = aimed_at(event("restore_user", "admin-restores-user"), ALICE);
-    problem(&send(&app, &restore).await, 200, "OK");
+    restore_alice(&app).await;
     let purge = aimed_at(event("purge_user", "admin-purges-user"), ALICE);
     let purged = send(&app, &purge).await;
     problem(&purged, 200, "OK");
@@ -292,11 +303,7 @@ async fn an_event_waits_while_eventbridge_is_down_and_the_relay_publishes_it_lat
     let app = app_publishing_to(&db, down.clone()).await;
 
     // The deletion commits and answers; its event could not be published.
-    problem(
-        &send_event(&app, "soft_delete_user", "admin-deletes-client").await,
-        200,
-        "OK",
-    );
+    soft_delete_alice(&app).await;
     let (attempts, error, backed_off): (i32, Option<String>, bool) = sqlx::query_as(
         "SELECT attempts, last_error, next_attempt_at > created_at FROM erasure_outbox",
     )
@@ -347,11 +354,7 @@ async fn an_event_published_again_after_a_relay_died_carries_the_same_id(db: PgP
     let bus = listener.bus(&sdk);
     // No bus for the request: the event waits for the relay.
     let app = http_app(db.clone(), &[]).await;
-    problem(
-        &send_event(&app, "soft_delete_user", "admin-deletes-client").await,
-        200,
-        "OK",
-    );
+    soft_delete_alice(&app).await;
 
     // A relay takes the row and puts it, then dies before deleting it.
     let due = outbox::take_due(&db, 10, Duration::ZERO, None)
@@ -376,11 +379,7 @@ async fn an_event_published_again_after_a_relay_died_carries_the_same_id(db: PgP
 async fn a_leased_row_is_not_taken_by_a_second_relay(db: PgPool) {
     cast::load(&db).await.unwrap();
     let app = http_app(db.clone(), &[]).await;
-    problem(
-        &send_event(&app, "soft_delete_user", "admin-deletes-client").await,
-        200,
-        "OK",
-    );
+    soft_delete_alice(&app).await;
     let first = outbox::take_due(&db, 10, relay::LEASE, None).await.unwrap();
     let second = outbox::take_due(&db, 10, relay::LEASE, None).await.unwrap();
     assert_eq!((first.len(), second.len()), (1, 0));
@@ -393,14 +392,9 @@ async fn the_relay_publishes_a_backlog_ten_at_a_time_oldest_first(db: PgPool) {
     let listener = Listener::new(&sdk).await;
     let app = http_app(db.clone(), &[("RATE_LIMIT_PER_MINUTE", "1000")]).await;
     // 24 events: soft deletes and restores of one user, in turn.
-    let restore = aimed_at(event("restore_user", "admin-restores-user"), ALICE);
     for _ in 0..12 {
-        problem(
-            &send_event(&app, "soft_delete_user", "admin-deletes-client").await,
-            200,
-            "OK",
-        );
-        problem(&send(&app, &restore).await, 200, "OK");
+        soft_delete_alice(&app).await;
+        restore_alice(&app).await;
     }
     let report = relay::drain(&db, &listener.bus(&sdk), &nothing_due())
         .await
@@ -418,6 +412,45 @@ async fn the_relay_publishes_a_backlog_ten_at_a_time_oldest_first(db: PgPool) {
     assert_eq!(seqs.len(), 24);
 }
 
+/// An event over PutEvents' 256 KB (a purge keeping thousands of rows
+/// unattributed) can never be published: it is refused unsent, with why,
+/// and the events beside it are published; it does not stop the run.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn an_event_too_large_to_publish_waits_alone_and_says_why(db: PgPool) {
+    cast::load(&db).await.unwrap();
+    let sdk = moto().await;
+    let listener = Listener::new(&sdk).await;
+    let app = http_app(db.clone(), &[]).await;
+    soft_delete_alice(&app).await;
+    restore_alice(&app).await;
+    // Oldest, so it is taken in the same call's worth as the two.
+    let too_large = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO erasure_outbox (event_id, detail_type, audit_seq, detail, created_at, next_attempt_at)
+         VALUES ($1, 'User Purged', -1, jsonb_build_object('padding', repeat('x', 300000)),
+                 now() - interval '1 hour', now() - interval '1 hour')",
+    )
+    .bind(too_large)
+    .execute(&db)
+    .await
+    .unwrap();
+
+    let report = relay::drain(&db, &listener.bus(&sdk), &nothing_due())
+        .await
+        .unwrap();
+    assert_eq!((report.published, report.failed), (2, 1));
+    assert!(!report.stopped_early);
+    assert_eq!(listener.received().await.len(), 2);
+    let (left, error): (Uuid, String) =
+        sqlx::query_as("SELECT event_id, last_error FROM erasure_outbox")
+            .fetch_one(&db)
+            .await
+            .unwrap();
+    assert_eq!(left, too_large);
+    assert!(error.starts_with("TooLarge: the event is 300"), "{error}");
+    assert!(error.contains("262144"), "{error}");
+}
+
 /// The scheduled event runs the relay and publishes its figures, the
 /// backlog's among them (the delayed-events alarm reads its age).
 #[sqlx::test(migrator = "MIGRATOR")]
@@ -426,11 +459,7 @@ async fn the_scheduled_event_drains_the_outbox_and_publishes_the_backlog(db: PgP
     let sdk = moto().await;
     let listener = Listener::new(&sdk).await;
     let app = http_app(db.clone(), &[]).await;
-    problem(
-        &send_event(&app, "soft_delete_user", "admin-deletes-client").await,
-        200,
-        "OK",
-    );
+    soft_delete_alice(&app).await;
 
     let scheduled: relay::RelayEvent =
         serde_json::from_value(event("event_relay", "scheduled")).unwrap();
