@@ -331,16 +331,18 @@ async fn every_batched_and_windowed_query_uses_an_index(db: PgPool) {
 }
 
 /// The plan a prepared statement settles on after its fifth run (the
-/// generic one, for any parameters), on one connection.
+/// generic one, for any parameters), on a connection taken out of the pool
+/// and closed after, so that neither the statement's name nor the forced
+/// plan mode meets a later query.
 async fn generic_plan(db: &PgPool, name: &str, sql: &str, types: &str, values: &str) -> Value {
-    let mut conn = db.acquire().await.unwrap();
+    let mut conn = db.acquire().await.unwrap().detach();
     let statements = format!(
         "SET plan_cache_mode = force_generic_plan;
          PREPARE probe ({types}) AS {sql};
          EXPLAIN (FORMAT JSON) EXECUTE probe ({values})"
     );
     let mut plan = None;
-    let mut stream = sqlx::raw_sql(&statements).fetch_many(&mut *conn);
+    let mut stream = sqlx::raw_sql(&statements).fetch_many(&mut conn);
     while let Some(item) = futures_util::TryStreamExt::try_next(&mut stream)
         .await
         .unwrap()
