@@ -109,10 +109,10 @@ pub fn lazy_pool(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
         // a while is pinged before it is handed out (and replaced if dead).
         // One used seconds ago is not: sqlx already pinged it when it came
         // back, and a ping is a round trip on every request of a busy
-        // container. If such a connection died since (a failover), the
-        // kill switch's read and a deletion's first round trip, which write
-        // nothing, run again on another (`on_live_connection`); any other
-        // request fails once.
+        // container. If such a connection died since (a failover), a
+        // request's first statement (the rate limit), the kill switch's read
+        // and a deletion's first round trip run again on another
+        // (`on_live_connection`), and the dead ones are closed on the way.
         .test_before_acquire(false)
         .before_acquire(move |conn, meta| {
             Box::pin(async move {
@@ -127,7 +127,8 @@ pub fn lazy_pool(options: PgConnectOptions, settings: &PoolSettings) -> PgPool {
         .connect_lazy_with(options)
 }
 
-/// Runs `attempt`, which must write nothing, on a connection from `db`; if
+/// Runs `attempt`, which must be safe to run twice (it writes nothing, or
+/// a repeat of what it writes is harmless), on a connection from `db`; if
 /// that connection turns out to be gone (`connection_lost`: the server
 /// closed it while it sat in the pool), again on another. Each failure
 /// closes a dead connection, so after as many as the pool holds a new one

@@ -10,6 +10,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
+use super::pool;
+
 /// The window the limit counts in.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
@@ -51,38 +53,47 @@ pub async fn check(
     now: DateTime<Utc>,
 ) -> Result<Verdict, sqlx::Error> {
     let limit = per_minute.max(1);
-    let admitted: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO request_rate AS r (actor_id, bucket, admitted)
-         VALUES ($1, $2, ARRAY[$4::timestamptz])
-         ON CONFLICT (actor_id, bucket) DO UPDATE
-            SET admitted = ARRAY(SELECT t FROM unnest(r.admitted) t
-                                  WHERE t > $4 - interval '1 minute' ORDER BY t) || $4
-          WHERE (SELECT count(*) FROM unnest(r.admitted) t
-                  WHERE t > $4 - interval '1 minute') < $3
-         RETURNING true",
-    )
-    .bind(actor)
-    .bind(bucket.as_str())
-    .bind(i64::from(limit))
-    .bind(now)
-    .fetch_optional(db)
-    .await?;
-    if admitted.is_some() {
-        return Ok(Verdict::Allowed);
-    }
-    let window: Vec<DateTime<Utc>> = sqlx::query_scalar(
-        "SELECT ARRAY(SELECT t FROM unnest(admitted) t
-                       WHERE t > $3 - interval '1 minute' ORDER BY t)
-           FROM request_rate WHERE actor_id = $1 AND bucket = $2",
-    )
-    .bind(actor)
-    .bind(bucket.as_str())
-    .bind(now)
-    .fetch_one(db)
-    .await?;
-    Ok(Verdict::Limited {
-        retry_after: room_at(&window, limit as usize, now),
+    // The first statement of every request: should its pooled connection be
+    // gone (a failover within the pool's ping interval), it runs again on
+    // another, and the rest of the request finds the dead ones closed. A
+    // repeat can count the request twice if the server applied the first
+    // attempt and died before answering, which only tightens the limit for
+    // a minute.
+    pool::on_live_connection(db, |mut conn| async move {
+        let admitted: Option<bool> = sqlx::query_scalar(
+            "INSERT INTO request_rate AS r (actor_id, bucket, admitted)
+             VALUES ($1, $2, ARRAY[$4::timestamptz])
+             ON CONFLICT (actor_id, bucket) DO UPDATE
+                SET admitted = ARRAY(SELECT t FROM unnest(r.admitted) t
+                                      WHERE t > $4 - interval '1 minute' ORDER BY t) || $4
+              WHERE (SELECT count(*) FROM unnest(r.admitted) t
+                      WHERE t > $4 - interval '1 minute') < $3
+             RETURNING true",
+        )
+        .bind(actor)
+        .bind(bucket.as_str())
+        .bind(i64::from(limit))
+        .bind(now)
+        .fetch_optional(&mut *conn)
+        .await?;
+        if admitted.is_some() {
+            return Ok(Verdict::Allowed);
+        }
+        let window: Vec<DateTime<Utc>> = sqlx::query_scalar(
+            "SELECT ARRAY(SELECT t FROM unnest(admitted) t
+                           WHERE t > $3 - interval '1 minute' ORDER BY t)
+               FROM request_rate WHERE actor_id = $1 AND bucket = $2",
+        )
+        .bind(actor)
+        .bind(bucket.as_str())
+        .bind(now)
+        .fetch_one(&mut *conn)
+        .await?;
+        Ok(Verdict::Limited {
+            retry_after: room_at(&window, limit as usize, now),
+        })
     })
+    .await
 }
 
 /// How long until the window holds fewer than `limit` requests: until the

@@ -1,4 +1,5 @@
 mod app;
+mod failover;
 mod handlers;
 mod inputs;
 mod invocation;
