@@ -5,7 +5,8 @@
 //! same profile. Per function it measures:
 //!
 //! - init: process start to its first `/invocation/next` (what Lambda
-//!   reports as Init Duration);
+//!   reports as Init Duration), and the steps it took as the function logs
+//!   them (`erasure::container::INIT_LOGGED`);
 //! - the first answer (the pool connects, the first queries run) and warm
 //!   answers, for the functions the benchmark can give real work: the four
 //!   HTTP functions (each on its own user, with a real token) and the
@@ -34,6 +35,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use aws_sdk_secretsmanager::Client as SecretsClient;
+use erasure::container::INIT_LOGGED;
 use erasure_fixtures::runtime_api::{Outcome, RuntimeApi};
 use erasure_fixtures::seed::{SeedSpec, Seeded};
 use erasure_fixtures::{events, tokens};
@@ -43,7 +45,9 @@ use sqlx::{Connection, PgConnection};
 use support::{
     admin, drop_database, env_number, percentiles, resident_mib, seeded_template, spread,
 };
-use tokio::process::{Child, Command};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdout, Command};
+use tokio::task::JoinHandle;
 use uuid::Uuid;
 
 const REQUESTS_DB: &str = "erasure_bench_coldstart";
@@ -141,23 +145,43 @@ struct Container {
     api: RuntimeApi,
     process: Child,
     init: Duration,
+    steps: JoinHandle<Option<Value>>,
+}
+
+/// The fields of the line the function logs at the end of its init
+/// (`erasure::container::INIT_LOGGED`: each step's milliseconds), read off
+/// its log, which is drained to the end: a pipe nobody reads would stop the
+/// function once full.
+fn init_steps(log: ChildStdout) -> JoinHandle<Option<Value>> {
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(log).lines();
+        let mut steps = None;
+        while let Ok(Some(line)) = lines.next_line().await {
+            if steps.is_none() && line.contains(INIT_LOGGED) {
+                let logged: Value = serde_json::from_str(&line).expect("a JSON log line");
+                steps = Some(logged["fields"].clone());
+            }
+        }
+        steps
+    })
 }
 
 impl Container {
     async fn start(name: &str, env: &HashMap<String, String>) -> Container {
         let mut api = RuntimeApi::start().await;
         let started = Instant::now();
-        let process = Command::new(binary(name))
+        let mut process = Command::new(binary(name))
             .env_clear()
             .envs(env)
             .env("AWS_LAMBDA_FUNCTION_NAME", name)
             .env("AWS_LAMBDA_RUNTIME_API", api.address.to_string())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .expect("the function starts");
+        let steps = init_steps(process.stdout.take().expect("piped"));
         let ready = api
             .ready()
             .await
@@ -166,6 +190,7 @@ impl Container {
             api,
             process,
             init: ready - started,
+            steps,
         }
     }
 
@@ -181,9 +206,11 @@ impl Container {
     }
 
     /// Ends the process and waits until it is gone, so that its shutdown
-    /// does not share the CPUs with the next function's start.
-    async fn stop(mut self) {
+    /// does not share the CPUs with the next function's start; then the
+    /// steps its init logged, if it logs them.
+    async fn stop(mut self) -> Option<Value> {
         self.process.kill().await.expect("the function stops");
+        self.steps.await.expect("the log reader does not panic")
     }
 }
 
@@ -247,6 +274,8 @@ async fn database_secret(secrets: &SecretsClient, database: &str) -> String {
 #[derive(Default)]
 struct Figures {
     init: Vec<Duration>,
+    /// What each init logged of its steps (`init_steps`).
+    steps: Vec<Value>,
     first: Vec<Duration>,
     warm: Vec<Duration>,
     resident: Vec<(usize, f64)>,
@@ -357,7 +386,14 @@ async fn main() {
                 f.first
                     .push(container.answer(event(work, &token, user)).await);
             }
-            container.stop().await;
+            match container.stop().await {
+                Some(steps) => figures.get_mut(name).unwrap().steps.push(steps),
+                // The floor and the snapshot hook build no `Container`.
+                None => assert!(
+                    matches!(name, "floor_function" | "snapshot_hook"),
+                    "{name} logged no '{INIT_LOGGED}' line"
+                ),
+            }
         }
         let secret = &requests_env["DATABASE_SECRET_ARN"];
         for (seen, took) in parts_seen
@@ -414,6 +450,9 @@ async fn main() {
     );
 }
 
+/// The fields of `INIT_LOGGED`, in the order the steps run.
+const INIT_STEPS: [&str; 4] = ["sdk_ms", "secrets_client_ms", "secrets_ms", "rest_ms"];
+
 fn report(figures: &HashMap<&str, Figures>, parts: &[Vec<Duration>], starts: usize) {
     println!(
         "cold start against a loopback Runtime API, {starts} starts per function, interleaved (median, range)"
@@ -459,6 +498,26 @@ fn report(figures: &HashMap<&str, Figures>, parts: &[Vec<Duration>], starts: usi
             ms(median),
             ms(median) - ms(floor),
         );
+    }
+    println!(
+        "  init's steps as each container logged them, median ms: the configuration and the SDK's / the Secrets Manager client / the secrets read and what needs them / the rest"
+    );
+    for (name, _) in FUNCTIONS {
+        let logged = &figures[name].steps;
+        if logged.is_empty() {
+            continue;
+        }
+        let medians: Vec<String> = INIT_STEPS
+            .iter()
+            .map(|step| {
+                let took = logged
+                    .iter()
+                    .map(|l| Duration::from_secs_f64(l[step].as_f64().expect("milliseconds") / 1e3))
+                    .collect();
+                format!("{:.2}", ms(percentiles(took).0))
+            })
+            .collect();
+        println!("    {name:<20} {}", medians.join(" / "));
     }
     let measured: Vec<String> = PARTS
         .iter()
