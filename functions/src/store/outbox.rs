@@ -221,11 +221,13 @@ pub async fn take_due(
     lease: Duration,
     only: Option<&[Uuid]>,
 ) -> Result<Vec<Due>, sqlx::Error> {
-    let sql = if only.is_some() { TAKE_THESE } else { TAKE_DUE };
-    let query = sqlx::query_as(sql).bind(limit).bind(lease.as_secs_f64());
+    let lease = lease.as_secs_f64();
     let query = match only {
-        Some(these) => query.bind(these),
-        None => query,
+        Some(these) => sqlx::query_as(TAKE_THESE)
+            .bind(limit)
+            .bind(lease)
+            .bind(these),
+        None => sqlx::query_as(TAKE_DUE).bind(limit).bind(lease),
     };
     let mut due: Vec<Due> = query.fetch_all(db).await?;
     due.sort_by_key(|d| d.created_at);
