@@ -207,7 +207,7 @@ async fn an_unreachable_batch_fails_each_secret_without_asking_again() {
 /// A role allowed to read its secrets but not to batch them (a policy
 /// written before the batch read existed): the batch is refused with
 /// AccessDeniedException, which moto never answers, so a loopback stand-in
-/// speaks Secrets Manager's JSON protocol here. It refuses
+/// (`erasure_fixtures::aws_json`) answers here. It refuses
 /// `BatchGetSecretValue` as IAM does (HTTP 400, the error's name in
 /// `__type`: <https://docs.aws.amazon.com/secretsmanager/latest/apireference/CommonErrors.html>,
 /// the batch's own permission:
@@ -216,52 +216,32 @@ async fn an_unreachable_batch_fails_each_secret_without_asking_again() {
 /// (<https://docs.aws.amazon.com/secretsmanager/latest/apireference/API_GetSecretValue.html>).
 #[tokio::test]
 async fn a_refused_batch_leaves_each_secret_to_be_read_alone() {
-    use axum::http::{HeaderMap, StatusCode};
-    use std::sync::{Arc, Mutex};
+    use axum::http::StatusCode;
+    use erasure_fixtures::aws_json;
 
-    let secrets_held = [
+    let held = [
         ("erasure/db", r#"{"username":"fn","password":"pw"}"#),
         ("erasure/key", "an-hs256-signing-key"),
     ];
-    let calls: Arc<Mutex<Vec<String>>> = Arc::default();
-    let seen = calls.clone();
-    let app = axum::Router::new().route(
-        "/",
-        axum::routing::post(move |headers: HeaderMap, body: String| {
-            let seen = seen.clone();
-            async move {
-                let target = headers["x-amz-target"].to_str().unwrap().to_owned();
-                seen.lock().unwrap().push(target.clone());
-                let asked: serde_json::Value = serde_json::from_str(&body).unwrap();
-                let json = [("content-type", "application/x-amz-json-1.1")];
-                match target.as_str() {
-                    "secretsmanager.GetSecretValue" => {
-                        let id = asked["SecretId"].as_str().unwrap();
-                        let (name, value) = secrets_held.iter().find(|(n, _)| *n == id).unwrap();
-                        let answer = serde_json::json!({
-                            "ARN": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf"),
-                            "Name": name,
-                            "SecretString": value,
-                            "VersionId": "v1",
-                        });
-                        (StatusCode::OK, json, answer.to_string())
-                    }
-                    _ => (
-                        StatusCode::BAD_REQUEST,
-                        json,
-                        serde_json::json!({
-                            "__type": "AccessDeniedException",
-                            "Message": format!("not authorized to perform: {target}"),
-                        })
-                        .to_string(),
-                    ),
-                }
-            }
-        }),
-    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let calls = aws_json::serve(listener, move |target, asked| match target {
+        "secretsmanager.GetSecretValue" => {
+            let id = asked["SecretId"].as_str().unwrap();
+            let (name, value) = held.iter().find(|(n, _)| *n == id).unwrap();
+            let answer = serde_json::json!({
+                "ARN": format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf"),
+                "Name": name,
+                "SecretString": value,
+                "VersionId": "v1",
+            });
+            (StatusCode::OK, answer)
+        }
+        _ => aws_json::error(
+            "AccessDeniedException",
+            format!("not authorized to perform: {target}"),
+        ),
+    });
 
     let secrets = Secrets::new(&crate::common::aws_at(&endpoint));
     secrets.prefetch(&["erasure/db", "erasure/key"]).await;
@@ -277,8 +257,14 @@ async fn a_refused_batch_leaves_each_secret_to_be_read_alone() {
         secrets.string("erasure/key").await.unwrap(),
         "an-hs256-signing-key"
     );
+    let targets: Vec<String> = calls
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(target, _)| target.clone())
+        .collect();
     assert_eq!(
-        *calls.lock().unwrap(),
+        targets,
         [
             "secretsmanager.BatchGetSecretValue",
             "secretsmanager.GetSecretValue",
