@@ -267,20 +267,22 @@ async fn purge_batch(
 }
 
 /// Each purged user's rows go into their audit row, and their erasure event
-/// (with the rows kept unattributed) into the outbox after it.
+/// (with the rows kept unattributed) into the outbox after it. `audit_rows`
+/// holds one row per taken user, in `taken`'s order (`purge_batch` writes
+/// them so), so each user's row is found by position, not by a search.
 fn announce(
     audit_rows: &mut [AuditEntry],
     mut purged: BTreeMap<Uuid, UserPurge>,
     taken: &[Expired],
 ) -> Vec<Announcement> {
     let now = Utc::now();
+    debug_assert_eq!(audit_rows.len(), taken.len());
     taken
         .iter()
-        .filter_map(|user| {
+        .zip(audit_rows)
+        .filter_map(|(user, entry)| {
+            debug_assert_eq!(entry.target_id, Some(user.id));
             let purge = purged.remove(&user.id)?;
-            let entry = audit_rows
-                .iter_mut()
-                .find(|e| e.target_id == Some(user.id))?;
             entry.rows_affected = purge.rows.0;
             let id = EventUser {
                 id: TargetId(user.id),
