@@ -146,6 +146,13 @@ const COLUMNS: &str =
      source_ip, user_agent, request_id, duration_ms, rows_affected, policy_digest, policy_rule,
      actor_name";
 
+/// The element type of each of `COLUMNS`, in its order: the arrays a batch
+/// INSERT unnests, one bound parameter each.
+const COLUMN_TYPES: [&str; 16] = [
+    "text", "text", "uuid", "text", "uuid", "text", "text", "text", "inet", "text", "text", "int",
+    "jsonb", "text", "text", "text",
+];
+
 /// What an audit INSERT returns: enough for the outbox's INSERT after it.
 const RETURNING: &str = "RETURNING seq, row_hash, rows_affected, target_id, outcome";
 
@@ -162,19 +169,22 @@ async fn insert_then(
     let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
         entries.iter().map(f).collect()
     };
-    let outbox = outbox::insert_after("audit", &outbox::parameters(17));
+    let arrays: Vec<String> = (COLUMN_TYPES.iter().enumerate())
+        .map(|(i, element)| format!("${}::{element}[]", i + 1))
+        .collect();
+    let names: Vec<String> = (1..=COLUMN_TYPES.len()).map(|i| format!("c{i}")).collect();
+    let names = names.join(", ");
+    // The events' parameters follow the columns'.
+    let outbox = outbox::insert_after("audit", &outbox::parameters(COLUMN_TYPES.len() + 1));
     let announced = outbox::Columns::of(events);
     let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
         "WITH audit AS (INSERT INTO deletion_audit ({COLUMNS})
-         SELECT a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an FROM UNNEST(
-                    $1::text[], $2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::text[],
-                    $7::text[], $8::text[], $9::inet[], $10::text[], $11::text[], $12::int[],
-                    $13::jsonb[], $14::text[], $15::text[], $16::text[])
-                WITH ORDINALITY AS e(a, o, ai, ar, ti, tr, r, ec, ip, ua, rq, d, ra, pd, pr, an, n)
+         SELECT {names} FROM UNNEST({}) WITH ORDINALITY AS e({names}, n)
           ORDER BY n
          {RETURNING}),
          outbox AS ({outbox})
-         SELECT seq, row_hash FROM audit ORDER BY seq"
+         SELECT seq, row_hash FROM audit ORDER BY seq",
+        arrays.join(", ")
     ))
     .bind(column(&|e| Some(e.action.as_str().to_owned())))
     .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
@@ -217,7 +227,7 @@ async fn insert_then(
 pub fn insert_inline(entry: &AuditEntry, counted: &str, from: &str) -> String {
     let text = |v: &Option<String>| inline::optional_text(v.as_deref());
     let rows_affected = serde_json::to_string(&entry.rows_affected).expect("counts serialize");
-    let values = [
+    let values: [String; COLUMN_TYPES.len()] = [
         inline::text(entry.action.as_str()),
         inline::text(entry.outcome.as_str()),
         inline::optional_uuid(entry.actor_id),
@@ -382,4 +392,14 @@ pub async fn unusual_volume(
         .bind(threshold)
         .fetch_one(db)
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_column_has_its_array_type() {
+        assert_eq!(COLUMNS.split(',').count(), COLUMN_TYPES.len());
+    }
 }
