@@ -48,6 +48,15 @@ fn calls(sizes: &[usize]) -> (Vec<Vec<usize>>, Vec<usize>) {
     (calls, too_large)
 }
 
+/// What `EventBus::put` did with each event, and whether the bus is down.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Put {
+    /// One per event, in order: `Err` says why that event is not published.
+    pub results: Vec<Result<(), String>>,
+    /// The bus refused the first call, with this error: nothing was published.
+    pub down: Option<String>,
+}
+
 #[derive(Debug, Clone)]
 pub struct EventBus {
     client: Client,
@@ -63,18 +72,23 @@ impl EventBus {
     }
 
     /// Puts `events` (at most `MAX_ENTRIES`), in as many calls as their
-    /// sizes need. `Err`: the bus refused the first call, nothing is known to
-    /// be published. `Ok`: one result per event, in order; PutEvents reports
-    /// each entry's failure on its own (a call that succeeds may still have
-    /// failed entries, FailedEntryCount), a later call's failure is its
-    /// entries', and an event too large for any call is refused unsent, so
-    /// that it cannot take the others down with it.
-    pub async fn put(&self, events: &[Due]) -> Result<Vec<Result<(), String>>, String> {
+    /// sizes need: one result per event, in order. PutEvents reports each
+    /// entry's failure on its own (a call that succeeds may still have failed
+    /// entries, FailedEntryCount); a call that fails is its entries'
+    /// failure; an event too large for any call is refused unsent, so that
+    /// it cannot take the others down with it. When the first call fails the
+    /// bus is taken to be down (`Put::down`): no later call is made, and
+    /// every event still unsent carries that call's error, apart from the
+    /// too large, which say why they could never be sent.
+    pub async fn put(&self, events: &[Due]) -> Put {
         let sizes: Vec<usize> = events.iter().map(entry_size).collect();
         let (calls, too_large) = calls(&sizes);
-        let mut results: Vec<Result<(), String>> = vec![Ok(()); events.len()];
+        let mut put = Put {
+            results: vec![Ok(()); events.len()],
+            down: None,
+        };
         for i in too_large {
-            results[i] = Err(format!(
+            put.results[i] = Err(format!(
                 "TooLarge: the event is {} bytes, and PutEvents takes {MAX_CALL_BYTES} a call",
                 sizes[i]
             ));
@@ -84,18 +98,24 @@ impl EventBus {
             match self.put_call(&batch).await {
                 Ok(answers) => {
                     for (&i, answer) in call.iter().zip(answers) {
-                        results[i] = answer;
+                        put.results[i] = answer;
                     }
                 }
-                Err(e) if n == 0 => return Err(e),
+                Err(e) if n == 0 => {
+                    for &i in calls.iter().flatten() {
+                        put.results[i] = Err(e.clone());
+                    }
+                    put.down = Some(e);
+                    break;
+                }
                 Err(e) => {
                     for &i in call {
-                        results[i] = Err(e.clone());
+                        put.results[i] = Err(e.clone());
                     }
                 }
             }
         }
-        Ok(results)
+        put
     }
 
     /// One PutEvents call.

@@ -17,7 +17,7 @@ use uuid::Uuid;
 
 use super::event::JobEvent;
 use super::failure::{Job, JobFailure};
-use crate::aws::event_bus::{EventBus, MAX_ENTRIES};
+use crate::aws::event_bus::{EventBus, MAX_ENTRIES, Put};
 use crate::aws::metrics::{Metric, Metrics};
 use crate::store::outbox::{self, Backlog};
 
@@ -116,14 +116,11 @@ async fn publish(db: &PgPool, bus: &EventBus, only: Option<&[Uuid]>) -> Result<R
     if due.is_empty() {
         return Ok(round);
     }
-    let results = match bus.put(&due).await {
-        Ok(results) => results,
-        Err(e) => {
-            tracing::warn!(error = %e, events = due.len(), "EventBridge refused the call; the events wait");
-            round.down = true;
-            vec![Err(e); due.len()]
-        }
-    };
+    let Put { results, down } = bus.put(&due).await;
+    if let Some(e) = down {
+        tracing::warn!(error = %e, events = due.len(), "EventBridge refused the call; the events wait");
+        round.down = true;
+    }
     let mut published = Vec::new();
     let mut failures = Vec::new();
     for (row, result) in due.iter().zip(results) {

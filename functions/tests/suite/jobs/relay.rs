@@ -361,7 +361,9 @@ async fn an_event_published_again_after_a_relay_died_carries_the_same_id(db: PgP
         .await
         .unwrap();
     assert_eq!(due.len(), 1);
-    assert!(bus.put(&due).await.unwrap().iter().all(Result::is_ok));
+    let put = bus.put(&due).await;
+    assert_eq!(put.down, None);
+    assert!(put.results.iter().all(Result::is_ok));
     // Its lease over, the next run publishes it again.
     let report = relay::drain(&db, &bus, &nothing_due()).await.unwrap();
     assert_eq!((report.published, report.backlog.depth), (1, 0));
@@ -412,6 +414,22 @@ async fn the_relay_publishes_a_backlog_ten_at_a_time_oldest_first(db: PgPool) {
     assert_eq!(seqs.len(), 24);
 }
 
+/// An event over PutEvents' 256 KB, the oldest in the outbox, so that it is
+/// taken in the same call's worth as the events beside it.
+async fn insert_too_large(db: &PgPool) -> Uuid {
+    let too_large = Uuid::new_v4();
+    sqlx::query(
+        "INSERT INTO erasure_outbox (event_id, detail_type, audit_seq, detail, created_at, next_attempt_at)
+         VALUES ($1, 'User Purged', -1, jsonb_build_object('padding', repeat('x', 300000)),
+                 now() - interval '1 hour', now() - interval '1 hour')",
+    )
+    .bind(too_large)
+    .execute(db)
+    .await
+    .unwrap();
+    too_large
+}
+
 /// An event over PutEvents' 256 KB (a purge keeping thousands of rows
 /// unattributed) can never be published: it is refused unsent, with why,
 /// and the events beside it are published; it does not stop the run.
@@ -423,17 +441,7 @@ async fn an_event_too_large_to_publish_waits_alone_and_says_why(db: PgPool) {
     let app = http_app(db.clone(), &[]).await;
     soft_delete_alice(&app).await;
     restore_alice(&app).await;
-    // Oldest, so it is taken in the same call's worth as the two.
-    let too_large = Uuid::new_v4();
-    sqlx::query(
-        "INSERT INTO erasure_outbox (event_id, detail_type, audit_seq, detail, created_at, next_attempt_at)
-         VALUES ($1, 'User Purged', -1, jsonb_build_object('padding', repeat('x', 300000)),
-                 now() - interval '1 hour', now() - interval '1 hour')",
-    )
-    .bind(too_large)
-    .execute(&db)
-    .await
-    .unwrap();
+    let too_large = insert_too_large(&db).await;
 
     let report = relay::drain(&db, &listener.bus(&sdk), &nothing_due())
         .await
@@ -449,6 +457,32 @@ async fn an_event_too_large_to_publish_waits_alone_and_says_why(db: PgPool) {
     assert_eq!(left, too_large);
     assert!(error.starts_with("TooLarge: the event is 300"), "{error}");
     assert!(error.contains("262144"), "{error}");
+}
+
+/// With the bus down, an event too large to publish still says why it can
+/// never be sent, and the events beside it carry the bus's error: the run
+/// stops, nothing is published, every row waits.
+#[sqlx::test(migrator = "MIGRATOR")]
+async fn with_the_bus_down_a_too_large_event_still_says_why(db: PgPool) {
+    cast::load(&db).await.unwrap();
+    let down = EventBus::new(&aws_down(), unique("erasure-events"));
+    let app = http_app(db.clone(), &[]).await;
+    soft_delete_alice(&app).await;
+    let too_large = insert_too_large(&db).await;
+
+    let report = relay::drain(&db, &down, &nothing_due()).await.unwrap();
+    assert_eq!((report.published, report.failed), (0, 2));
+    assert!(report.stopped_early);
+    let errors: Vec<(Uuid, String)> =
+        sqlx::query_as("SELECT event_id, last_error FROM erasure_outbox ORDER BY created_at")
+            .fetch_all(&db)
+            .await
+            .unwrap();
+    assert_eq!(errors.len(), 2);
+    assert_eq!(errors[0].0, too_large);
+    assert!(errors[0].1.starts_with("TooLarge: "), "{}", errors[0].1);
+    assert!(!errors[1].1.starts_with("TooLarge"), "{}", errors[1].1);
+    assert!(!errors[1].1.is_empty());
 }
 
 /// The scheduled event runs the relay and publishes its figures, the
