@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::LazyLock;
 
 use serde::{Deserialize, Serialize};
 use sqlx::types::Json;
@@ -156,6 +157,27 @@ const COLUMN_TYPES: [&str; 16] = [
 /// What an audit INSERT returns: enough for the outbox's INSERT after it.
 const RETURNING: &str = "RETURNING seq, row_hash, rows_affected, target_id, outcome";
 
+/// The statement of `insert_then`, the same for every call: the columns as
+/// arrays (one parameter each, in `COLUMNS`' order), unnested in order, then
+/// the events' parameters after them for the outbox's INSERT.
+static INSERT_THEN: LazyLock<String> = LazyLock::new(|| {
+    let arrays: Vec<String> = (COLUMN_TYPES.iter().enumerate())
+        .map(|(i, element)| format!("${}::{element}[]", i + 1))
+        .collect();
+    let names: Vec<String> = (1..=COLUMN_TYPES.len()).map(|i| format!("c{i}")).collect();
+    let names = names.join(", ");
+    let outbox = outbox::insert_after("audit", &outbox::parameters(COLUMN_TYPES.len() + 1));
+    format!(
+        "WITH audit AS (INSERT INTO deletion_audit ({COLUMNS})
+         SELECT {names} FROM UNNEST({}) WITH ORDINALITY AS e({names}, n)
+          ORDER BY n
+         {RETURNING}),
+         outbox AS ({outbox})
+         SELECT seq, row_hash FROM audit ORDER BY seq",
+        arrays.join(", ")
+    )
+});
+
 /// The one INSERT behind both: columns as arrays, rows in the given order;
 /// then `events`' outbox rows.
 async fn insert_then(
@@ -169,50 +191,35 @@ async fn insert_then(
     let ids = |f: &dyn Fn(&AuditEntry) -> Option<Uuid>| -> Vec<Option<Uuid>> {
         entries.iter().map(f).collect()
     };
-    let arrays: Vec<String> = (COLUMN_TYPES.iter().enumerate())
-        .map(|(i, element)| format!("${}::{element}[]", i + 1))
-        .collect();
-    let names: Vec<String> = (1..=COLUMN_TYPES.len()).map(|i| format!("c{i}")).collect();
-    let names = names.join(", ");
-    // The events' parameters follow the columns'.
-    let outbox = outbox::insert_after("audit", &outbox::parameters(COLUMN_TYPES.len() + 1));
     let announced = outbox::Columns::of(events);
-    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&format!(
-        "WITH audit AS (INSERT INTO deletion_audit ({COLUMNS})
-         SELECT {names} FROM UNNEST({}) WITH ORDINALITY AS e({names}, n)
-          ORDER BY n
-         {RETURNING}),
-         outbox AS ({outbox})
-         SELECT seq, row_hash FROM audit ORDER BY seq",
-        arrays.join(", ")
-    ))
-    .bind(column(&|e| Some(e.action.as_str().to_owned())))
-    .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
-    .bind(ids(&|e| e.actor_id))
-    .bind(column(&|e| e.actor_role.clone()))
-    .bind(ids(&|e| e.target_id))
-    .bind(column(&|e| e.target_role.clone()))
-    .bind(column(&|e| e.reason.clone()))
-    .bind(column(&|e| e.error_code.clone()))
-    .bind(column(&|e| e.source_ip.map(|ip| ip.to_string())))
-    .bind(column(&|e| e.user_agent.clone()))
-    .bind(column(&|e| e.request_id.clone()))
-    .bind(entries.iter().map(|e| e.duration_ms).collect::<Vec<_>>())
-    .bind(
-        entries
-            .iter()
-            .map(|e| Json(&e.rows_affected))
-            .collect::<Vec<_>>(),
-    )
-    .bind(column(&|e| e.policy_digest.clone()))
-    .bind(column(&|e| e.policy_rule.clone()))
-    .bind(column(&|e| e.actor_name.clone()))
-    .bind(announced.event_ids)
-    .bind(announced.target_ids)
-    .bind(announced.detail_types)
-    .bind(announced.details)
-    .fetch_all(db)
-    .await?;
+    let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as(&INSERT_THEN)
+        .bind(column(&|e| Some(e.action.as_str().to_owned())))
+        .bind(column(&|e| Some(e.outcome.as_str().to_owned())))
+        .bind(ids(&|e| e.actor_id))
+        .bind(column(&|e| e.actor_role.clone()))
+        .bind(ids(&|e| e.target_id))
+        .bind(column(&|e| e.target_role.clone()))
+        .bind(column(&|e| e.reason.clone()))
+        .bind(column(&|e| e.error_code.clone()))
+        .bind(column(&|e| e.source_ip.map(|ip| ip.to_string())))
+        .bind(column(&|e| e.user_agent.clone()))
+        .bind(column(&|e| e.request_id.clone()))
+        .bind(entries.iter().map(|e| e.duration_ms).collect::<Vec<_>>())
+        .bind(
+            entries
+                .iter()
+                .map(|e| Json(&e.rows_affected))
+                .collect::<Vec<_>>(),
+        )
+        .bind(column(&|e| e.policy_digest.clone()))
+        .bind(column(&|e| e.policy_rule.clone()))
+        .bind(column(&|e| e.actor_name.clone()))
+        .bind(announced.event_ids)
+        .bind(announced.target_ids)
+        .bind(announced.detail_types)
+        .bind(announced.details)
+        .fetch_all(db)
+        .await?;
     Ok(rows
         .into_iter()
         .map(|(seq, row_hash)| Appended { seq, row_hash })
