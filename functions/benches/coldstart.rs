@@ -43,7 +43,7 @@ use serde_json::{Value, json};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::{Connection, PgConnection};
 use support::{
-    admin, drop_database, env_number, percentiles, resident_mib, seeded_template, spread,
+    admin, drop_database, env_number, median, percentiles, resident_mib, seeded_template, spread,
 };
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, ChildStdout, Command};
@@ -510,11 +510,11 @@ fn report(figures: &HashMap<&str, Figures>, parts: &[Vec<Duration>], starts: usi
         let medians: Vec<String> = INIT_STEPS
             .iter()
             .map(|step| {
-                let took = logged
+                let took: Vec<f64> = logged
                     .iter()
-                    .map(|l| Duration::from_secs_f64(l[step].as_f64().expect("milliseconds") / 1e3))
+                    .map(|l| l[step].as_f64().expect("milliseconds"))
                     .collect();
-                format!("{:.2}", ms(percentiles(took).0))
+                format!("{:.2}", median(&took))
             })
             .collect();
         println!("    {name:<20} {}", medians.join(" / "));
